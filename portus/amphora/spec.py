@@ -1,0 +1,81 @@
+"""The desired state of one load balancer as the renderers see it.
+
+Plain, frozen dataclasses built by the worker from the database. Renderers and
+tests use these, never ORM objects. Every string here has passed API validation;
+names and descriptions are deliberately absent so no free text reaches a config.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class HealthMonitorSpec:
+    id: str
+    type: str  # HTTP | TCP
+    delay: int  # seconds
+    timeout: int  # seconds
+    rise: int  # API max_retries
+    fall: int  # API max_retries_down
+    http_method: str | None = None
+    url_path: str | None = None
+    expected_codes: str | None = None  # "200", "200, 202" or "200-204"
+    http_version: float | None = None
+    domain_name: str | None = None
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class MemberSpec:
+    id: str
+    address: str
+    port: int
+    weight: int = 1
+    backup: bool = False
+    enabled: bool = True
+    monitor_address: str | None = None
+    monitor_port: int | None = None
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    id: str
+    protocol: str  # HTTP | TCP | PROXY | PROXYV2
+    lb_algorithm: str  # ROUND_ROBIN | LEAST_CONNECTIONS | SOURCE_IP
+    enabled: bool = True
+    session_persistence: dict | None = None  # {"type": ..., "cookie_name": ...}
+    members: tuple[MemberSpec, ...] = ()
+    health_monitor: HealthMonitorSpec | None = None
+
+
+@dataclass(frozen=True)
+class ListenerSpec:
+    id: str
+    protocol: str  # HTTP | TCP
+    port: int
+    connection_limit: int = -1  # -1: unlimited (rendered as 50000)
+    enabled: bool = True
+    timeout_client_data: int = 50000  # ms
+    timeout_member_connect: int = 5000
+    timeout_member_data: int = 50000
+    timeout_tcp_inspect: int = 0
+    insert_headers: dict = field(default_factory=dict)
+    default_pool: PoolSpec | None = None
+
+
+@dataclass(frozen=True)
+class LoadBalancerSpec:
+    id: str
+    project_id: str
+    vip_address: str
+    generation: int
+    enabled: bool = True
+    listeners: tuple[ListenerSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class AmphoraRuntime:
+    """Where things live inside one amphora (its own directory on the host)."""
+    amphora_id: str
+    base_dir: str  # holds the stats socket and pid files
+    maxconn: int = 8000

@@ -1,0 +1,322 @@
+"""Configuration: embedded defaults, one TOML file, environment overrides.
+
+Precedence (highest first): command-line flags (applied by the CLI), environment
+variables ``PORTUS_<SECTION>__<OPTION>`` (``PORTUS_DATA_DIR`` for the top-level
+``data_dir``), the TOML file, the defaults below. Every option is documented in
+docs/config.md; keep the two in step.
+"""
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import socket
+import tomllib
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Stable ids for subnets declared without one, so `vip_subnet_id` survives restarts.
+_SUBNET_NS = uuid.UUID("6f1d3c52-1f0e-4c4b-9b3e-7c2d0a9e5a11")
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the option."""
+
+
+@dataclass
+class ApiConfig:
+    bind_host: str = "127.0.0.1"
+    bind_port: int = 9876
+    auth_strategy: str = "noauth"
+    pagination_max_limit: int = 1000
+    api_base_uri: str = ""
+
+
+@dataclass
+class DatabaseConfig:
+    # Empty means SQLite at <data_dir>/portus.db.
+    connection: str = ""
+
+
+@dataclass
+class ControllerConfig:
+    host_id: str = ""  # empty: the host name
+    workers: int = 4
+    sweep_interval: float = 1.0
+    lease_ttl: float = 15.0
+    amp_boot_timeout: float = 20.0
+    converge_attempts: int = 3
+    retry_backoff: float = 1.0
+
+
+@dataclass
+class HealthManagerConfig:
+    bind_ip: str = ""  # empty: the management network's gateway address
+    bind_port: int = 5555
+    heartbeat_interval: float = 2.0
+    heartbeat_timeout: float = 10.0
+    heartbeat_key: str = ""  # empty: generated at first start, kept in <data_dir>
+    replay_window: float = 30.0
+    failover_enabled: bool = True
+
+
+@dataclass
+class HouseKeepingConfig:
+    interval: float = 30.0
+    deleted_expiry_age: float = 604800.0
+    orphan_cleanup: bool = True
+
+
+@dataclass
+class AmphoraConfig:
+    agent_port: int = 9443
+    haproxy_bin: str = "haproxy"
+    maxconn: int = 8000
+    namespace_prefix: str = "portus-amp-"
+    interface_prefix: str = "pa"
+    timeout_client_data: int = 50000
+    timeout_member_connect: int = 5000
+    timeout_member_data: int = 50000
+    timeout_tcp_inspect: int = 0
+    request_timeout: float = 10.0
+
+
+@dataclass
+class CertificatesConfig:
+    ca_dir: str = ""  # empty: <data_dir>/ca
+    validity_days: int = 30
+
+
+@dataclass
+class SubnetConfig:
+    name: str
+    cidr: str
+    id: str = ""
+    network_id: str = ""
+    gateway: str = ""  # empty: first host address; it is put on the bridge
+    allocation_start: str = ""
+    allocation_end: str = ""
+    bridge: str = ""
+    uplink: str = ""
+
+    def finish(self, index: int) -> None:
+        try:
+            net = ipaddress.ip_network(self.cidr, strict=True)
+        except ValueError as exc:
+            raise ConfigError(f"network.subnets[{index}].cidr: {exc}") from None
+        hosts = list(_host_bounds(net))
+        if not self.id:
+            self.id = str(uuid.uuid5(_SUBNET_NS, "subnet:" + self.name))
+        if not self.network_id:
+            self.network_id = str(uuid.uuid5(_SUBNET_NS, "network:" + self.name))
+        if not self.gateway:
+            self.gateway = str(hosts[0])
+        if not self.allocation_start:
+            self.allocation_start = str(hosts[0] + 9)
+        if not self.allocation_end:
+            self.allocation_end = str(hosts[1] - 16)
+        if not self.bridge:
+            self.bridge = ("pbr-" + self.name)[:15]
+        for key in ("gateway", "allocation_start", "allocation_end"):
+            if ipaddress.ip_address(getattr(self, key)) not in net:
+                raise ConfigError(f"network.subnets[{index}].{key}: not inside {self.cidr}")
+        if len(self.bridge) > 15:
+            raise ConfigError(f"network.subnets[{index}].bridge: at most 15 characters")
+
+    @property
+    def network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+        return ipaddress.ip_network(self.cidr)
+
+
+@dataclass
+class ManagementConfig:
+    bridge: str = "portus-mgmt"
+    cidr: str = "198.18.0.0/24"
+    gateway: str = ""  # empty: first host address; the controller listens here
+
+    def finish(self) -> None:
+        net = ipaddress.ip_network(self.cidr, strict=True)
+        if not self.gateway:
+            self.gateway = str(next(net.hosts()))
+
+
+def _default_subnets() -> list[SubnetConfig]:
+    return [SubnetConfig(name="demo", cidr="198.18.1.0/24", bridge="portus-demo")]
+
+
+@dataclass
+class NetworkConfig:
+    management: ManagementConfig = field(default_factory=ManagementConfig)
+    subnets: list[SubnetConfig] = field(default_factory=_default_subnets)
+
+
+@dataclass
+class Config:
+    data_dir: str = "/var/lib/portus"
+    run_dir: str = "/run/portus"
+    log_level: str = "INFO"
+    api: ApiConfig = field(default_factory=ApiConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    controller: ControllerConfig = field(default_factory=ControllerConfig)
+    health_manager: HealthManagerConfig = field(default_factory=HealthManagerConfig)
+    house_keeping: HouseKeepingConfig = field(default_factory=HouseKeepingConfig)
+    amphora: AmphoraConfig = field(default_factory=AmphoraConfig)
+    certificates: CertificatesConfig = field(default_factory=CertificatesConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+
+    # -- derived values -------------------------------------------------
+    @property
+    def database_url(self) -> str:
+        return self.database.connection or f"sqlite:///{Path(self.data_dir) / 'portus.db'}"
+
+    @property
+    def ca_dir(self) -> Path:
+        return Path(self.certificates.ca_dir or Path(self.data_dir) / "ca")
+
+    @property
+    def host_id(self) -> str:
+        return self.controller.host_id or socket.gethostname()
+
+    @property
+    def heartbeat_bind_ip(self) -> str:
+        return self.health_manager.bind_ip or self.network.management.gateway
+
+    def subnet(self, subnet_id: str) -> SubnetConfig | None:
+        for subnet in self.network.subnets:
+            if subnet.id == subnet_id:
+                return subnet
+        return None
+
+    def finish(self) -> "Config":
+        """Fill derived defaults and check cross-option rules."""
+        self.network.management.finish()
+        names: set[str] = set()
+        for i, subnet in enumerate(self.network.subnets):
+            subnet.finish(i)
+            if subnet.name in names:
+                raise ConfigError(f"network.subnets[{i}].name: duplicate name {subnet.name!r}")
+            names.add(subnet.name)
+        if self.api.auth_strategy not in ("noauth",):
+            raise ConfigError(f"api.auth_strategy: unsupported value {self.api.auth_strategy!r} (noauth)")
+        if self.api.auth_strategy == "noauth" and not _is_loopback(self.api.bind_host):
+            raise ConfigError(
+                f"api.auth_strategy: noauth is refused unless api.bind_host is a loopback "
+                f"address (got {self.api.bind_host!r})"
+            )
+        return self
+
+
+def _host_bounds(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> tuple[Any, Any]:
+    if net.num_addresses < 32:
+        raise ConfigError(f"{net}: a subnet needs at least 32 addresses")
+    return net.network_address + 1, net.broadcast_address - 1
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _coerce(value: str, current: Any, name: str) -> Any:
+    if isinstance(current, bool):
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name}: expected a boolean, got {value!r}")
+    if isinstance(current, int):
+        try:
+            return int(value)
+        except ValueError:
+            raise ConfigError(f"{name}: expected an integer, got {value!r}") from None
+    if isinstance(current, float):
+        try:
+            return float(value)
+        except ValueError:
+            raise ConfigError(f"{name}: expected a number, got {value!r}") from None
+    return value
+
+
+def _apply(obj: Any, data: dict[str, Any], prefix: str) -> None:
+    known = {f.name: f for f in dataclasses.fields(obj)}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if key not in known:
+            raise ConfigError(f"{name}: unknown option")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{name}: expected a table")
+            _apply(current, value, name + ".")
+        elif key == "subnets":
+            if not isinstance(value, list):
+                raise ConfigError(f"{name}: expected an array of tables")
+            subnets = []
+            for i, item in enumerate(value):
+                try:
+                    subnets.append(SubnetConfig(**item))
+                except TypeError as exc:
+                    raise ConfigError(f"{name}[{i}]: {exc}") from None
+            setattr(obj, key, subnets)
+        else:
+            if isinstance(current, bool) and not isinstance(value, bool):
+                raise ConfigError(f"{name}: expected a boolean")
+            if isinstance(current, (int, float)) and not isinstance(current, bool):
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise ConfigError(f"{name}: expected a number")
+                value = type(current)(value)
+            elif isinstance(current, str) and not isinstance(value, str):
+                raise ConfigError(f"{name}: expected a string")
+            setattr(obj, key, value)
+
+
+def _apply_env(cfg: Config, environ: dict[str, str]) -> None:
+    if "PORTUS_DATA_DIR" in environ:
+        cfg.data_dir = environ["PORTUS_DATA_DIR"]
+    for key, value in environ.items():
+        if not key.startswith("PORTUS_") or "__" not in key:
+            continue
+        path = key[len("PORTUS_"):].lower().split("__")
+        obj: Any = cfg
+        for part in path[:-1]:
+            if not hasattr(obj, part) or not dataclasses.is_dataclass(getattr(obj, part)):
+                raise ConfigError(f"{key}: unknown section {part!r}")
+            obj = getattr(obj, part)
+        leaf = path[-1]
+        if not hasattr(obj, leaf) or dataclasses.is_dataclass(getattr(obj, leaf)):
+            raise ConfigError(f"{key}: unknown option {leaf!r}")
+        setattr(obj, leaf, _coerce(value, getattr(obj, leaf), key))
+
+
+DEFAULT_CONFIG_PATHS = ("/etc/portus/portus.toml",)
+
+
+def load(path: str | None = None, environ: dict[str, str] | None = None,
+         overrides: dict[str, Any] | None = None) -> Config:
+    """Build the configuration. ``path`` falls back to $PORTUS_CONFIG, then
+    /etc/portus/portus.toml when it exists; ``overrides`` are flag values."""
+    environ = dict(os.environ if environ is None else environ)
+    cfg = Config()
+    path = path or environ.get("PORTUS_CONFIG")
+    if not path:
+        path = next((p for p in DEFAULT_CONFIG_PATHS if Path(p).exists()), None)
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        _apply(cfg, data, "")
+    _apply_env(cfg, environ)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            setattr(cfg, key, value)
+    return cfg.finish()
