@@ -1,0 +1,70 @@
+"""The API application: routers, error mapping, request ids, version discovery."""
+from __future__ import annotations
+
+import uuid
+from typing import Any, Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from portus.api import errors, healthmonitors, listeners, loadbalancers, members, pools
+from portus.api.deps import Services
+
+# Minor versions whose behaviour portus implements for the resources it serves.
+API_VERSIONS = [f"v2.{n}" for n in range(0, 31)]
+VERSION_UPDATED = "2024-08-01T00:00:00Z"
+_PREFIXES = ("/v2/lbaas", "/v2.0/lbaas", "/v2")
+
+
+def create_app(svc: Services) -> FastAPI:
+    app = FastAPI(title="portus", version="2.30", docs_url=None, redoc_url=None,
+                  openapi_url="/v2/openapi.json")
+    app.state.services = svc
+    for router in (loadbalancers.router, listeners.router, pools.router, members.router,
+                   healthmonitors.router):
+        for prefix in _PREFIXES:
+            app.include_router(router, prefix=prefix, include_in_schema=prefix == "/v2/lbaas")
+
+    app.add_exception_handler(errors.APIError, errors.api_error_handler)
+    app.add_exception_handler(RequestValidationError, errors.validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, errors.http_error_handler)
+    app.add_exception_handler(Exception, errors.unexpected_error_handler)
+
+    @app.middleware("http")
+    async def request_id(request: Request,
+                         call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        accept = request.headers.get("accept", "")
+        if accept and not _accepts_json(accept):
+            response: Response = errors.fault(406, "Only application/json is supported.")
+        else:
+            response = await call_next(request)
+        response.headers["X-Openstack-Request-Id"] = "req-" + str(uuid.uuid4())
+        return response
+
+    @app.get("/", include_in_schema=False)
+    def versions(request: Request) -> dict[str, Any]:
+        return {"versions": _versions(request, svc)}
+
+    @app.get("/v2", include_in_schema=False)
+    @app.get("/v2.0", include_in_schema=False)
+    def version_v2(request: Request) -> dict[str, Any]:
+        return {"version": _versions(request, svc)[-1]}
+
+    return app
+
+
+def _accepts_json(accept: str) -> bool:
+    for part in accept.split(","):
+        media = part.split(";")[0].strip().lower()
+        if media in ("application/json", "application/*", "*/*", "*"):
+            return True
+    return False
+
+
+def _versions(request: Request, svc: Services) -> list[dict[str, Any]]:
+    base = (svc.cfg.api.api_base_uri or str(request.base_url)).rstrip("/")
+    last = API_VERSIONS[-1]
+    return [{"id": v, "status": "CURRENT" if v == last else "SUPPORTED",
+             "updated": VERSION_UPDATED, "links": [{"href": f"{base}/v2", "rel": "self"}]}
+            for v in API_VERSIONS]

@@ -1,0 +1,152 @@
+"""Turn validated request bodies into new rows, with the checks that need the database.
+
+Shared by the single-object endpoints and the fully populated load balancer create,
+so both apply exactly the same rules.
+"""
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portus.api import errors, schemas as s
+from portus.common import constants as C
+from portus.common.config import Config
+from portus.db import models as m
+
+
+def listener_pool_compatible(listener_protocol: str, pool_protocol: str) -> bool:
+    return pool_protocol in C.LISTENER_POOL_PROTOCOLS.get(listener_protocol, ())
+
+
+def check_listener_pool(listener_protocol: str, pool_protocol: str) -> None:
+    if not listener_pool_compatible(listener_protocol, pool_protocol):
+        raise errors.BadRequest(
+            f"The pool protocol '{pool_protocol}' is invalid while the listener protocol is "
+            f"'{listener_protocol}'.")
+
+
+def check_health_monitor(body: s._HMFields, hm_type: str) -> None:
+    if hm_type != "HTTP":
+        for field in ("http_method", "url_path", "expected_codes", "http_version", "domain_name"):
+            if getattr(body, field, None) is not None:
+                raise errors.InvalidField(field, getattr(body, field),
+                                          f"{field} is only allowed for HTTP health monitors.")
+    if body.domain_name and (body.http_version or 1.0) < 1.1:
+        raise errors.InvalidField("domain_name", body.domain_name,
+                                  "http_version 1.1 is required when domain_name is set.")
+
+
+def check_member_subnet(cfg: Config, subnet_id: str | None, address: str) -> None:
+    if subnet_id is None:
+        return
+    subnet = cfg.subnet(subnet_id)
+    if subnet is None:
+        raise errors.InvalidField("subnet_id", subnet_id, "Subnet not found.")
+    if ipaddress.ip_address(address) not in subnet.network:
+        raise errors.InvalidField("address", address, f"Address is not in subnet {subnet_id}.")
+
+
+def _named(body: Any, project_id: str) -> dict[str, Any]:
+    return {
+        "name": getattr(body, "name", None),
+        "description": getattr(body, "description", None),
+        "enabled": body.admin_state_up,
+        "project_id": project_id,
+        "tags": body.tags or [],
+        "provisioning_status": C.PENDING_CREATE,
+        "operating_status": C.OFFLINE,
+    }
+
+
+def new_health_monitor(body: s.HealthMonitorSingle, pool: m.Pool, project_id: str) -> m.HealthMonitor:
+    check_health_monitor(body, body.type)
+    is_http = body.type == "HTTP"
+    hm = m.HealthMonitor(
+        **_named(body, project_id), pool_id=pool.id, type=body.type, delay=body.delay,
+        timeout=body.timeout, rise_threshold=body.max_retries,
+        fall_threshold=body.max_retries_down or 3,
+        http_method=(body.http_method or "GET") if is_http else None,
+        url_path=(body.url_path or "/") if is_http else None,
+        expected_codes=(body.expected_codes or "200") if is_http else None,
+        http_version=body.http_version, domain_name=body.domain_name)
+    hm.description = None
+    hm.pool = pool
+    return hm
+
+
+def new_member(cfg: Config, body: s.MemberSingle, pool: m.Pool, project_id: str,
+               has_monitor: bool) -> m.Member:
+    check_member_subnet(cfg, body.subnet_id, body.address)
+    named = _named(body, project_id)
+    named["operating_status"] = C.OFFLINE if has_monitor else C.NO_MONITOR
+    member = m.Member(**named, address=body.address, protocol_port=body.protocol_port,
+                      weight=1 if body.weight is None else body.weight, backup=body.backup,
+                      subnet_id=body.subnet_id, monitor_address=body.monitor_address,
+                      monitor_port=body.monitor_port)
+    member.pool = pool
+    return member
+
+
+def new_pool(cfg: Config, session: Session, body: s.PoolSingle, lb: m.LoadBalancer,
+             project_id: str) -> m.Pool:
+    pool = m.Pool(**_named(body, project_id), protocol=body.protocol,
+                  lb_algorithm=body.lb_algorithm,
+                  session_persistence=(body.session_persistence.model_dump(exclude_none=True)
+                                       if body.session_persistence else None),
+                  tls_enabled=False)
+    pool.id = m.new_id()
+    pool.load_balancer = lb
+    session.add(pool)
+    if body.healthmonitor is not None:
+        session.add(new_health_monitor(body.healthmonitor, pool, project_id))
+    seen: set[tuple[str, int]] = set()
+    for member_body in body.members or []:
+        key = (member_body.address, member_body.protocol_port)
+        if key in seen:
+            raise errors.Conflict(
+                f"Another member on this pool is already using ip {key[0]} on protocol_port {key[1]}")
+        seen.add(key)
+        session.add(new_member(cfg, member_body, pool, project_id, body.healthmonitor is not None))
+    return pool
+
+
+def check_listener_port_free(session: Session, lb_id: str, protocol: str, port: int) -> None:
+    taken = session.execute(select(m.Listener.id).where(
+        m.Listener.load_balancer_id == lb_id, m.Listener.protocol_port == port,
+        m.Listener.l4_family == C.l4_family(protocol))).first()
+    if taken:
+        raise errors.Conflict(f"Another Listener on this Load Balancer is already using "
+                              f"protocol_port {port}")
+
+
+def new_listener(cfg: Config, session: Session, body: s._ListenerFields, lb: m.LoadBalancer,
+                 project_id: str) -> m.Listener:
+    if body.insert_headers and body.protocol != "HTTP":
+        raise errors.InvalidField("insert_headers", body.insert_headers,
+                                  "insert_headers are only allowed on HTTP listeners.")
+    amp = cfg.amphora
+    listener = m.Listener(
+        **_named(body, project_id), protocol=body.protocol, protocol_port=body.protocol_port,
+        l4_family=C.l4_family(body.protocol),
+        connection_limit=-1 if body.connection_limit is None else body.connection_limit,
+        timeout_client_data=_or(body.timeout_client_data, amp.timeout_client_data),
+        timeout_member_connect=_or(body.timeout_member_connect, amp.timeout_member_connect),
+        timeout_member_data=_or(body.timeout_member_data, amp.timeout_member_data),
+        timeout_tcp_inspect=_or(body.timeout_tcp_inspect, amp.timeout_tcp_inspect),
+        insert_headers=dict(body.insert_headers or {}))
+    listener.id = m.new_id()
+    listener.load_balancer = lb
+    session.add(listener)
+    return listener
+
+
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
+def attach_default_pool(listener: m.Listener, pool: m.Pool) -> None:
+    check_listener_pool(listener.protocol, pool.protocol)
+    listener.default_pool_id = pool.id

@@ -1,0 +1,150 @@
+"""List endpoints: filtering, sorting, paging and field selection, all in SQL."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+from urllib.parse import urlencode
+
+from fastapi import Request
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.orm import Session
+
+from portus.api import errors
+
+_RESERVED = {"limit", "marker", "page_reverse", "sort", "sort_key", "sort_dir", "fields"}
+_API_TO_COLUMN = {"admin_state_up": "enabled", "tenant_id": "project_id",
+                  "max_retries": "rise_threshold", "max_retries_down": "fall_threshold",
+                  "loadbalancer_id": "load_balancer_id"}
+
+
+@dataclass
+class ListSpec:
+    model: type
+    plural: str
+    filterable: tuple[str, ...]  # API attribute names accepted as filters
+    serialize: Callable[[Session, list[Any]], list[dict[str, Any]]]
+
+
+def _coerce(column: Any, value: str) -> Any:
+    python_type = getattr(column.type, "python_type", str)
+    if python_type is bool:
+        if value.lower() in ("true", "1"):
+            return True
+        if value.lower() in ("false", "0"):
+            return False
+        raise errors.BadRequest(f"Invalid filter argument: {value} is not a boolean")
+    if python_type is int:
+        try:
+            return int(value)
+        except ValueError:
+            raise errors.BadRequest(f"Invalid filter argument: {value} is not an integer") from None
+    return value
+
+
+def _sort_keys(request: Request, model: type) -> list[tuple[str, str]]:
+    params = request.query_params
+    keys: list[tuple[str, str]] = []
+    if "sort" in params:
+        for part in ",".join(params.getlist("sort")).split(","):
+            if not part.strip():
+                continue
+            key, _, direction = part.strip().partition(":")
+            keys.append((key, direction or "asc"))
+    elif "sort_key" in params:
+        dirs = params.getlist("sort_dir")
+        for i, key in enumerate(params.getlist("sort_key")):
+            keys.append((key, dirs[i] if i < len(dirs) else "asc"))
+    out = []
+    for key, direction in keys:
+        column = _API_TO_COLUMN.get(key, key)
+        if not hasattr(model, column) or column in ("tags",):
+            raise errors.BadRequest(f"Supplied sort key '{key}' is not valid.")
+        if direction not in ("asc", "desc"):
+            raise errors.BadRequest(f"Supplied sort direction '{direction}' is not valid.")
+        out.append((column, direction))
+    for default in ("created_at", "id"):
+        if default not in [k for k, _ in out]:
+            out.append((default, out[0][1] if out else "asc"))
+    return out
+
+
+def list_response(request: Request, session: Session, spec: ListSpec, query: Select[Any],
+                  max_limit: int) -> dict[str, Any]:
+    model = spec.model
+    params = request.query_params
+    for key in params.keys():
+        if key in _RESERVED:
+            continue
+        if key not in spec.filterable:
+            raise errors.BadRequest(f"Invalid filter argument: {key}")
+        column = getattr(model, _API_TO_COLUMN.get(key, key))
+        values = params.getlist(key)
+        query = query.where(column.in_([_coerce(column, v) for v in values]))
+
+    limit_text = params.get("limit")
+    limit = max_limit
+    if limit_text is not None:
+        try:
+            limit = int(limit_text)
+        except ValueError:
+            raise errors.BadRequest(f"Invalid limit value: {limit_text}") from None
+        if limit < 1 or limit > max_limit:
+            limit = max_limit
+    page_reverse = params.get("page_reverse", "false").lower() == "true"
+    sort = _sort_keys(request, model)
+    marker = params.get("marker")
+    if marker:
+        marker_row = session.get(model, marker)
+        if marker_row is None:
+            raise errors.BadRequest(f"Invalid marker: {marker}")
+        query = query.where(_after(model, marker_row, sort, page_reverse))
+    order = []
+    for column, direction in sort:
+        col = getattr(model, column)
+        ascending = (direction == "asc") != page_reverse
+        order.append(col.asc() if ascending else col.desc())
+    rows = list(session.execute(query.order_by(*order).limit(limit + 1)).scalars().unique())
+    page_full = len(rows) > limit
+    rows = rows[:limit]
+    if page_reverse:
+        rows.reverse()
+    fields = params.getlist("fields")
+    items = spec.serialize(session, rows)
+    if fields:
+        items = [{k: v for k, v in item.items() if k in fields} for item in items]
+    return {spec.plural: items, f"{spec.plural}_links": _links(request, rows, page_full, marker, limit)}
+
+
+def _after(model: type, marker_row: Any, sort: list[tuple[str, str]], reverse: bool) -> Any:
+    """Rows strictly after the marker in the requested order (keyset pagination)."""
+    clauses = []
+    for i, (column, direction) in enumerate(sort):
+        col = getattr(model, column)
+        value = getattr(marker_row, column)
+        equal = [getattr(model, c) == getattr(marker_row, c) for c, _ in sort[:i]]
+        forward = (direction == "asc") != reverse
+        clauses.append(and_(*equal, col > value if forward else col < value))
+    return or_(*clauses)
+
+
+def _links(request: Request, rows: list[Any], page_full: bool, marker: str | None,
+           limit: int) -> list[dict[str, str]]:
+    # As Octavia: "next" when the page is full, "previous" only when a marker was given.
+    base = str(request.url).split("?")[0]
+    params = [(k, v) for k, v in request.query_params.multi_items()
+              if k not in ("marker", "page_reverse", "limit")]
+    links = []
+    if rows and page_full:
+        query = params + [("limit", str(limit)), ("marker", rows[-1].id)]
+        links.append({"rel": "next", "href": f"{base}?{urlencode(query)}"})
+    if rows and marker:
+        query = params + [("limit", str(limit)), ("marker", rows[0].id), ("page_reverse", "True")]
+        links.append({"rel": "previous", "href": f"{base}?{urlencode(query)}"})
+    return links
+
+
+def base_query(model: type, project_id: str | None, is_admin: bool) -> Select[Any]:
+    query = select(model).where(model.provisioning_status != "DELETED")  # type: ignore[attr-defined]
+    if not is_admin and project_id:
+        query = query.where(model.project_id == project_id)  # type: ignore[attr-defined]
+    return query

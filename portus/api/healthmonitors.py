@@ -1,0 +1,121 @@
+"""/v2/lbaas/healthmonitors."""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy.orm import Session
+
+from portus.api import builders, collections, errors, schemas as s, views
+from portus.api.deps import Caller, Services, caller, project_for_create, services, write
+from portus.api.pools import get_pool
+from portus.common import constants as C
+from portus.db import models as m, status
+
+router = APIRouter()
+NAME = "Health Monitor"
+
+
+def get_hm(session: Session, hm_id: str, who: Caller) -> m.HealthMonitor:
+    hm = session.get(m.HealthMonitor, hm_id)
+    if hm is None or (not who.is_admin and hm.project_id != who.project_id):
+        raise errors.NotFound(NAME, hm_id)
+    return hm
+
+
+LIST = collections.ListSpec(
+    m.HealthMonitor, "healthmonitors",
+    ("id", "name", "project_id", "tenant_id", "admin_state_up", "type", "delay", "timeout",
+     "max_retries", "max_retries_down", "http_method", "url_path", "expected_codes",
+     "provisioning_status", "operating_status", "pool_id"),
+    lambda _session, rows: [views.healthmonitor(hm) for hm in rows])
+
+
+def _lock_for_hm(session: Session, pool: m.Pool) -> None:
+    status.lock_lb(session, pool.load_balancer_id)
+    status.mark_pending_update(session, m.Pool, [pool.id])
+    status.mark_pending_update(session, m.Listener, status.listeners_of_pool(session, pool.id))
+
+
+@router.get("/healthmonitors")
+def list_healthmonitors(request: Request, svc: Services = Depends(services),
+                        who: Caller = Depends(caller)) -> dict[str, Any]:
+    with svc.db.read() as session:
+        query = collections.base_query(m.HealthMonitor, who.project_id, who.is_admin)
+        return collections.list_response(request, session, LIST, query,
+                                         svc.cfg.api.pagination_max_limit)
+
+
+@router.post("/healthmonitors", status_code=201)
+def create_healthmonitor(body: s.HealthMonitorCreate, svc: Services = Depends(services),
+                         who: Caller = Depends(caller)) -> dict[str, Any]:
+    req = body.healthmonitor
+    with write(svc) as session:
+        try:
+            pool = get_pool(session, req.pool_id, who)
+        except errors.NotFound:
+            raise errors.InvalidField("pool_id", req.pool_id, "Pool not found.") from None
+        if pool.health_monitor is not None:
+            raise errors.Conflict(f"This pool already has a health monitor ({pool.health_monitor.id})")
+        project_id = project_for_create(who, req.project_id or pool.project_id, req.tenant_id)
+        _lock_for_hm(session, pool)
+        hm = builders.new_health_monitor(req, pool, project_id)
+        session.add(hm)
+        session.flush()
+        out = views.healthmonitor(hm)
+    svc.notify(pool.load_balancer_id)
+    return {"healthmonitor": out}
+
+
+@router.get("/healthmonitors/{hm_id}")
+def show_healthmonitor(hm_id: str, request: Request, svc: Services = Depends(services),
+                       who: Caller = Depends(caller)) -> dict[str, Any]:
+    with svc.db.read() as session:
+        body = views.healthmonitor(get_hm(session, hm_id, who))
+    return {"healthmonitor": views.select_fields(body, request.query_params.getlist("fields"))}
+
+
+_NOT_NULL = ("delay", "timeout", "max_retries")
+_COLUMN = {"max_retries": "rise_threshold", "max_retries_down": "fall_threshold",
+           "admin_state_up": "enabled"}
+
+
+@router.put("/healthmonitors/{hm_id}")
+def update_healthmonitor(hm_id: str, body: s.HealthMonitorUpdate, svc: Services = Depends(services),
+                         who: Caller = Depends(caller)) -> dict[str, Any]:
+    req = body.healthmonitor
+    with write(svc) as session:
+        hm = get_hm(session, hm_id, who)
+        builders.check_health_monitor(req, hm.type)
+        http_defaults = {"http_method": "GET", "url_path": "/", "expected_codes": "200"}
+        defaults: dict[str, Any] = {"max_retries_down": 3, "admin_state_up": True, "tags": []}
+        if hm.type == "HTTP":
+            defaults.update(http_defaults)
+        _lock_for_hm(session, hm.pool)
+        for field in req.model_fields_set:
+            value = getattr(req, field)
+            if value is None:
+                if field in _NOT_NULL:
+                    raise errors.InvalidField(field, None, f"{field} cannot be null.")
+                value = defaults.get(field)
+            setattr(hm, _COLUMN.get(field, field), value)
+        if hm.domain_name and (hm.http_version or 1.0) < 1.1:
+            raise errors.InvalidField("domain_name", hm.domain_name,
+                                      "http_version 1.1 is required when domain_name is set.")
+        hm.provisioning_status = C.PENDING_UPDATE
+        session.flush()
+        out = views.healthmonitor(hm)
+    svc.notify(hm.pool.load_balancer_id)
+    return {"healthmonitor": out}
+
+
+@router.delete("/healthmonitors/{hm_id}", status_code=204)
+def delete_healthmonitor(hm_id: str, svc: Services = Depends(services),
+                         who: Caller = Depends(caller)) -> Response:
+    with write(svc) as session:
+        hm = get_hm(session, hm_id, who)
+        _lock_for_hm(session, hm.pool)
+        hm.provisioning_status = C.PENDING_DELETE
+        lb_id = hm.pool.load_balancer_id
+    svc.notify(lb_id)
+    return Response(status_code=204)

@@ -1,0 +1,148 @@
+"""/v2/lbaas/listeners."""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy.orm import Session
+
+from portus.api import builders, collections, errors, schemas as s, views
+from portus.api.deps import Caller, Services, caller, project_for_create, services, write
+from portus.api.loadbalancers import get_lb, sum_stats
+from portus.common import constants as C
+from portus.db import models as m, status
+
+router = APIRouter()
+NAME = "Listener"
+
+
+def get_listener(session: Session, listener_id: str, who: Caller) -> m.Listener:
+    listener = session.get(m.Listener, listener_id)
+    if listener is None or (not who.is_admin and listener.project_id != who.project_id):
+        raise errors.NotFound(NAME, listener_id)
+    return listener
+
+
+LIST = collections.ListSpec(
+    m.Listener, "listeners",
+    ("id", "name", "description", "project_id", "tenant_id", "admin_state_up", "protocol",
+     "protocol_port", "connection_limit", "default_pool_id", "provisioning_status",
+     "operating_status", "loadbalancer_id", "timeout_client_data", "timeout_member_connect",
+     "timeout_member_data", "timeout_tcp_inspect"),
+    lambda _session, rows: [views.listener(li) for li in rows])
+
+
+@router.get("/listeners")
+def list_listeners(request: Request, svc: Services = Depends(services),
+                   who: Caller = Depends(caller)) -> dict[str, Any]:
+    with svc.db.read() as session:
+        query = collections.base_query(m.Listener, who.project_id, who.is_admin)
+        return collections.list_response(request, session, LIST, query,
+                                         svc.cfg.api.pagination_max_limit)
+
+
+@router.post("/listeners", status_code=201)
+def create_listener(body: s.ListenerCreate, svc: Services = Depends(services),
+                    who: Caller = Depends(caller)) -> dict[str, Any]:
+    req = body.listener
+    with write(svc) as session:
+        lb = _lb_for_child(session, req.loadbalancer_id, who)
+        project_id = project_for_create(who, req.project_id or lb.project_id, req.tenant_id)
+        builders.check_listener_port_free(session, lb.id, req.protocol, req.protocol_port)
+        status.lock_lb(session, lb.id)
+        listener = builders.new_listener(svc.cfg, session, req, lb, project_id)
+        if req.default_pool_id is not None and req.default_pool is not None:
+            raise errors.BadRequest("default_pool_id and default_pool cannot both be given.")
+        if req.default_pool_id is not None:
+            pool = _usable_pool(session, req.default_pool_id, lb.id)
+            builders.attach_default_pool(listener, pool)
+        elif req.default_pool is not None:
+            pool = builders.new_pool(svc.cfg, session, req.default_pool, lb, project_id)
+            builders.attach_default_pool(listener, pool)
+        session.flush()
+        out = views.listener(listener)
+    svc.notify(lb.id)
+    return {"listener": out}
+
+
+def _lb_for_child(session: Session, lb_id: str, who: Caller) -> m.LoadBalancer:
+    try:
+        return get_lb(session, lb_id, who)
+    except errors.NotFound:
+        raise errors.InvalidField("loadbalancer_id", lb_id, "Load balancer not found.") from None
+
+
+def _usable_pool(session: Session, pool_id: str, lb_id: str) -> m.Pool:
+    pool = session.get(m.Pool, pool_id)
+    if pool is None or pool.load_balancer_id != lb_id:
+        raise errors.InvalidField("default_pool_id", pool_id,
+                                  "Pool not found on this load balancer.")
+    return pool
+
+
+@router.get("/listeners/{listener_id}")
+def show_listener(listener_id: str, request: Request, svc: Services = Depends(services),
+                  who: Caller = Depends(caller)) -> dict[str, Any]:
+    with svc.db.read() as session:
+        body = views.listener(get_listener(session, listener_id, who))
+    return {"listener": views.select_fields(body, request.query_params.getlist("fields"))}
+
+
+_RESET_TO_CONFIG = ("timeout_client_data", "timeout_member_connect", "timeout_member_data",
+                    "timeout_tcp_inspect")
+
+
+@router.put("/listeners/{listener_id}")
+def update_listener(listener_id: str, body: s.ListenerUpdate, svc: Services = Depends(services),
+                    who: Caller = Depends(caller)) -> dict[str, Any]:
+    req = body.listener
+    with write(svc) as session:
+        listener = get_listener(session, listener_id, who)
+        status.lock_lb(session, listener.load_balancer_id)
+        for field in req.model_fields_set:
+            value = getattr(req, field)
+            if field == "admin_state_up":
+                listener.enabled = True if value is None else value
+            elif field == "connection_limit":
+                listener.connection_limit = -1 if value is None else value
+            elif field in _RESET_TO_CONFIG:
+                setattr(listener, field, getattr(svc.cfg.amphora, field) if value is None else value)
+            elif field == "insert_headers":
+                if value and listener.protocol != "HTTP":
+                    raise errors.InvalidField("insert_headers", value,
+                                              "insert_headers are only allowed on HTTP listeners.")
+                listener.insert_headers = dict(value or {})
+            elif field == "default_pool_id":
+                if value is None:
+                    listener.default_pool_id = None
+                else:
+                    builders.attach_default_pool(
+                        listener, _usable_pool(session, value, listener.load_balancer_id))
+            elif field == "tags":
+                listener.tags = value or []
+            else:
+                setattr(listener, field, value)
+        listener.provisioning_status = C.PENDING_UPDATE
+        session.flush()
+        out = views.listener(listener)
+    svc.notify(listener.load_balancer_id)
+    return {"listener": out}
+
+
+@router.delete("/listeners/{listener_id}", status_code=204)
+def delete_listener(listener_id: str, svc: Services = Depends(services),
+                    who: Caller = Depends(caller)) -> Response:
+    with write(svc) as session:
+        listener = get_listener(session, listener_id, who)
+        status.lock_lb(session, listener.load_balancer_id)
+        listener.provisioning_status = C.PENDING_DELETE
+    svc.notify(listener.load_balancer_id)
+    return Response(status_code=204)
+
+
+@router.get("/listeners/{listener_id}/stats")
+def listener_stats(listener_id: str, svc: Services = Depends(services),
+                   who: Caller = Depends(caller)) -> dict[str, Any]:
+    with svc.db.read() as session:
+        get_listener(session, listener_id, who)
+        return {"stats": sum_stats(session, m.ListenerStatistics.listener_id == listener_id)}

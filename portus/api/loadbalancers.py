@@ -1,0 +1,285 @@
+"""/v2/lbaas/loadbalancers: create (single or fully populated), read, update, delete, status."""
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from portus.api import builders, collections, errors, schemas as s, views
+from portus.api.deps import Caller, Services, caller, project_for_create, services, write
+from portus.common import constants as C
+from portus.db import ipam, models as m, status
+
+router = APIRouter()
+NAME = "Load Balancer"
+
+
+def get_lb(session: Session, lb_id: str, who: Caller) -> m.LoadBalancer:
+    lb = session.get(m.LoadBalancer, lb_id)
+    if lb is None or lb.provisioning_status == C.DELETED:
+        raise errors.NotFound(NAME, lb_id)
+    if not who.is_admin and who.project_id and lb.project_id != who.project_id:
+        raise errors.NotFound(NAME, lb_id)
+    return lb
+
+
+def _serialize(session: Session, lbs: list[m.LoadBalancer]) -> list[dict[str, Any]]:
+    ids = [lb.id for lb in lbs]
+    listeners: dict[str, list[Any]] = {i: [] for i in ids}
+    pools: dict[str, list[Any]] = {i: [] for i in ids}
+    if ids:
+        for lid, lb_id in session.execute(select(m.Listener.id, m.Listener.load_balancer_id)
+                                          .where(m.Listener.load_balancer_id.in_(ids))):
+            listeners[lb_id].append(_Ref(lid))
+        for pid, lb_id in session.execute(select(m.Pool.id, m.Pool.load_balancer_id)
+                                          .where(m.Pool.load_balancer_id.in_(ids))):
+            pools[lb_id].append(_Ref(pid))
+    return [views.loadbalancer(lb, listeners[lb.id], pools[lb.id]) for lb in lbs]  # type: ignore[arg-type]
+
+
+class _Ref:
+    __slots__ = ("id",)
+
+    def __init__(self, obj_id: str) -> None:
+        self.id = obj_id
+
+
+LIST = collections.ListSpec(
+    m.LoadBalancer, "loadbalancers",
+    ("id", "name", "description", "project_id", "tenant_id", "admin_state_up", "provider",
+     "provisioning_status", "operating_status", "flavor_id", "availability_zone"),
+    _serialize)
+
+
+@router.get("/loadbalancers")
+def list_loadbalancers(request: Request, svc: Services = Depends(services),
+                       who: Caller = Depends(caller)) -> dict[str, Any]:
+    with svc.db.read() as session:
+        query = collections.base_query(m.LoadBalancer, who.project_id, who.is_admin)
+        return collections.list_response(request, session, LIST, query,
+                                         svc.cfg.api.pagination_max_limit)
+
+
+@router.post("/loadbalancers", status_code=201)
+def create_loadbalancer(body: s.LoadBalancerCreate, svc: Services = Depends(services),
+                        who: Caller = Depends(caller)) -> dict[str, Any]:
+    req = body.loadbalancer
+    project_id = project_for_create(who, req.project_id, req.tenant_id)
+    subnet = _vip_subnet(svc, req)
+    if req.provider not in (None, C.PROVIDER_AMPHORA, "octavia"):
+        raise errors.InvalidField("provider", req.provider,
+                                  f"Provider '{req.provider}' is not enabled.")
+    if req.flavor_id is not None:
+        raise errors.InvalidField("flavor_id", req.flavor_id, "Flavor not found.")
+    if req.availability_zone is not None:
+        raise errors.InvalidField("availability_zone", req.availability_zone,
+                                  "Availability zone not found.")
+    with write(svc) as session:
+        try:
+            address = ipam.allocate_vip(session, subnet, req.vip_address)
+        except ipam.AddressUnavailable as exc:
+            if req.vip_address:
+                raise errors.Conflict(str(exc)) from None
+            raise errors.APIError(f"No VIP address available in subnet {subnet.id}", 409) from None
+        lb = m.LoadBalancer(
+            id=m.new_id(), name=req.name, description=req.description, enabled=req.admin_state_up,
+            project_id=project_id, tags=req.tags or [], provider=C.PROVIDER_AMPHORA,
+            topology=C.TOPOLOGY_SINGLE, provisioning_status=C.PENDING_CREATE,
+            operating_status=C.OFFLINE, desired_generation=1, applied_generation=0)
+        lb.vip = m.Vip(ip_address=address, subnet_id=subnet.id, network_id=subnet.network_id,
+                       port_id=m.new_id())
+        session.add(lb)
+        listeners, pools = _build_graph(svc, session, req, lb, project_id)
+        session.flush()
+        body_out = views.loadbalancer(lb)
+        if req.listeners or req.pools:
+            body_out["listeners"] = [views.listener(li) for li in listeners]
+            body_out["pools"] = [views.pool(p, [li.id for li in listeners
+                                                if li.default_pool_id == p.id],
+                                            [mb.id for mb in p.members]) for p in pools]
+    svc.notify(lb.id)
+    return {"loadbalancer": body_out}
+
+
+def _vip_subnet(svc: Services, req: s.LoadBalancerPOST) -> Any:
+    if req.vip_port_id is not None:
+        raise errors.InvalidField("vip_port_id", req.vip_port_id,
+                                  "Ports are not managed by this deployment; use vip_subnet_id.")
+    if req.vip_subnet_id is not None:
+        subnet = svc.cfg.subnet(req.vip_subnet_id)
+        if subnet is None:
+            raise errors.InvalidField("vip_subnet_id", req.vip_subnet_id, "Subnet not found.")
+        if req.vip_network_id is not None and req.vip_network_id != subnet.network_id:
+            raise errors.InvalidField("vip_network_id", req.vip_network_id,
+                                      "The subnet is not on this network.")
+        return subnet
+    if req.vip_network_id is not None:
+        for subnet in svc.cfg.network.subnets:
+            if subnet.network_id == req.vip_network_id and (
+                    req.vip_address is None or _contains(subnet, req.vip_address)):
+                return subnet
+        raise errors.InvalidField("vip_network_id", req.vip_network_id, "Network not found.")
+    raise errors.BadRequest("Invalid input for field/attribute loadbalancer. At least one of "
+                            "vip_subnet_id, vip_network_id or vip_port_id must be provided.")
+
+
+def _contains(subnet: Any, address: str) -> bool:
+    return ipaddress.ip_address(address) in subnet.network
+
+
+def _build_graph(svc: Services, session: Session, req: s.LoadBalancerPOST, lb: m.LoadBalancer,
+                 project_id: str) -> tuple[list[m.Listener], list[m.Pool]]:
+    """The fully populated create: pools by name, listeners with default pools."""
+    pools_by_name: dict[str, m.Pool] = {}
+    pools: list[m.Pool] = []
+    for i, pool_body in enumerate(req.pools or []):
+        if not pool_body.name:
+            raise errors.InvalidField(f"loadbalancer.pools.{i}.name", None,
+                                      "Pools in a fully populated load balancer need a name.")
+        if pool_body.name in pools_by_name:
+            raise errors.InvalidField(f"loadbalancer.pools.{i}.name", pool_body.name,
+                                      "Pool names must be unique.")
+        pool = builders.new_pool(svc.cfg, session, pool_body, lb, project_id)
+        pools_by_name[pool_body.name] = pool
+        pools.append(pool)
+    listeners: list[m.Listener] = []
+    ports: set[tuple[str, int]] = set()
+    for i, lbody in enumerate(req.listeners or []):
+        key = (C.l4_family(lbody.protocol), lbody.protocol_port)
+        if key in ports:
+            raise errors.Conflict(f"Another Listener on this Load Balancer is already using "
+                                  f"protocol_port {lbody.protocol_port}")
+        ports.add(key)
+        if lbody.default_pool_id is not None:
+            raise errors.InvalidField(f"loadbalancer.listeners.{i}.default_pool_id",
+                                      lbody.default_pool_id,
+                                      "Use default_pool in a fully populated load balancer.")
+        listener = builders.new_listener(svc.cfg, session, lbody, lb, project_id)
+        if lbody.default_pool is not None:
+            pool = _graph_pool(svc, session, lbody.default_pool, pools_by_name, lb, project_id, i)
+            if pool not in pools:
+                pools.append(pool)
+            builders.attach_default_pool(listener, pool)
+        listeners.append(listener)
+    return listeners, pools
+
+
+def _graph_pool(svc: Services, session: Session, body: s.PoolSingle,
+                pools_by_name: dict[str, m.Pool], lb: m.LoadBalancer, project_id: str,
+                index: int) -> m.Pool:
+    # A name alone refers to a pool in loadbalancer.pools; anything more defines one.
+    defined = body.model_fields_set - {"name"}
+    if body.name and body.name in pools_by_name and not defined - {"protocol", "lb_algorithm"}:
+        return pools_by_name[body.name]
+    pool = builders.new_pool(svc.cfg, session, body, lb, project_id)
+    if body.name:
+        if body.name in pools_by_name:
+            raise errors.InvalidField(f"loadbalancer.listeners.{index}.default_pool.name",
+                                      body.name, "Pool names must be unique.")
+        pools_by_name[body.name] = pool
+    return pool
+
+
+@router.get("/loadbalancers/{lb_id}")
+def show_loadbalancer(lb_id: str, request: Request, svc: Services = Depends(services),
+                      who: Caller = Depends(caller)) -> dict[str, Any]:
+    with svc.db.read() as session:
+        lb = get_lb(session, lb_id, who)
+        body = _serialize(session, [lb])[0]
+    return {"loadbalancer": views.select_fields(body, request.query_params.getlist("fields"))}
+
+
+@router.put("/loadbalancers/{lb_id}")
+def update_loadbalancer(lb_id: str, body: s.LoadBalancerUpdate, svc: Services = Depends(services),
+                        who: Caller = Depends(caller)) -> dict[str, Any]:
+    req = body.loadbalancer
+    with write(svc) as session:
+        get_lb(session, lb_id, who)
+        # An update also retries a load balancer that went to ERROR.
+        status.lock_lb(session, lb_id, allowed=(C.ACTIVE, C.ERROR))
+        lb = get_lb(session, lb_id, who)
+        session.refresh(lb)
+        for field in req.model_fields_set:
+            value = getattr(req, field)
+            if field == "admin_state_up":
+                lb.enabled = True if value is None else value
+            elif field == "tags":
+                lb.tags = value or []
+            elif field in ("name", "description"):
+                setattr(lb, field, value)
+        session.flush()
+        out = _serialize(session, [lb])[0]
+    svc.notify(lb_id)
+    return {"loadbalancer": out}
+
+
+@router.delete("/loadbalancers/{lb_id}", status_code=204)
+def delete_loadbalancer(lb_id: str, request: Request, svc: Services = Depends(services),
+                        who: Caller = Depends(caller)) -> Response:
+    cascade = request.query_params.get("cascade", "false").lower() == "true"
+    with write(svc) as session:
+        get_lb(session, lb_id, who)
+        if not cascade:
+            children = session.execute(
+                select(func.count()).select_from(m.Listener)
+                .where(m.Listener.load_balancer_id == lb_id)).scalar_one()
+            children += session.execute(
+                select(func.count()).select_from(m.Pool)
+                .where(m.Pool.load_balancer_id == lb_id)).scalar_one()
+            if children:
+                raise errors.BadRequest(f"Cannot delete Load Balancer {lb_id} - it has "
+                                        f"children")
+        status.lock_lb(session, lb_id, new_status=C.PENDING_DELETE, allowed=(C.ACTIVE, C.ERROR))
+    svc.notify(lb_id)
+    return Response(status_code=204)
+
+
+def status_tree(session: Session, lb: m.LoadBalancer) -> dict[str, Any]:
+    def obj(o: Any) -> dict[str, Any]:
+        return {"id": o.id, "name": o.name or "", "provisioning_status": o.provisioning_status,
+                "operating_status": o.operating_status}
+
+    listeners = []
+    for li in sorted(lb.listeners, key=lambda x: x.created_at):
+        pools = []
+        if li.default_pool is not None:
+            p = li.default_pool
+            pool = obj(p)
+            if p.health_monitor is not None:
+                pool["health_monitor"] = dict(obj(p.health_monitor), type=p.health_monitor.type)
+            pool["members"] = [dict(obj(mb), address=mb.address, protocol_port=mb.protocol_port)
+                               for mb in p.members]
+            pools.append(pool)
+        listeners.append(dict(obj(li), pools=pools))
+    return {"statuses": {"loadbalancer": dict(obj(lb), listeners=listeners)}}
+
+
+@router.get("/loadbalancers/{lb_id}/status")
+@router.get("/loadbalancers/{lb_id}/statuses")
+def show_status(lb_id: str, svc: Services = Depends(services),
+                who: Caller = Depends(caller)) -> dict[str, Any]:
+    with svc.db.read() as session:
+        return status_tree(session, get_lb(session, lb_id, who))
+
+
+@router.get("/loadbalancers/{lb_id}/stats")
+def show_stats(lb_id: str, svc: Services = Depends(services),
+               who: Caller = Depends(caller)) -> dict[str, Any]:
+    with svc.db.read() as session:
+        get_lb(session, lb_id, who)
+        listener_ids = select(m.Listener.id).where(m.Listener.load_balancer_id == lb_id)
+        return {"stats": sum_stats(session, m.ListenerStatistics.listener_id.in_(listener_ids))}
+
+
+def sum_stats(session: Session, where: Any) -> dict[str, int]:
+    st = m.ListenerStatistics
+    row = session.execute(select(
+        func.coalesce(func.sum(st.bytes_in), 0), func.coalesce(func.sum(st.bytes_out), 0),
+        func.coalesce(func.sum(st.active_connections), 0),
+        func.coalesce(func.sum(st.total_connections), 0),
+        func.coalesce(func.sum(st.request_errors), 0)).where(where)).one()
+    keys = ("bytes_in", "bytes_out", "active_connections", "total_connections", "request_errors")
+    return {k: int(v) for k, v in zip(keys, row)}

@@ -1,0 +1,145 @@
+"""ORM objects to Octavia v2 response bodies."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from portus.common import constants as C
+from portus.db import models as m
+
+
+def _ts(value: dt.datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%S") if value else None
+
+
+def _common(obj: Any) -> dict[str, Any]:
+    return {
+        "id": obj.id,
+        "name": obj.name or "",
+        "description": obj.description or "",
+        "provisioning_status": obj.provisioning_status,
+        "operating_status": obj.operating_status,
+        "admin_state_up": obj.enabled,
+        "project_id": obj.project_id,
+        "tenant_id": obj.project_id,
+        "created_at": _ts(obj.created_at),
+        "updated_at": _ts(obj.updated_at),
+        "tags": list(obj.tags or []),
+    }
+
+
+def loadbalancer(lb: m.LoadBalancer, listeners: list[m.Listener] | None = None,
+                 pools: list[m.Pool] | None = None) -> dict[str, Any]:
+    vip = lb.vip
+    body = _common(lb)
+    body.update({
+        "vip_address": vip.ip_address if vip else None,
+        "vip_port_id": vip.port_id if vip else None,
+        "vip_subnet_id": vip.subnet_id if vip else None,
+        "vip_network_id": vip.network_id if vip else None,
+        "vip_qos_policy_id": None,
+        "vip_sg_ids": [],
+        "vip_vnic_type": "normal",
+        "additional_vips": [],
+        "provider": lb.provider or "amphora",
+        "flavor_id": lb.flavor_id,
+        "availability_zone": lb.availability_zone,
+        "listeners": [{"id": li.id} for li in (listeners if listeners is not None else lb.listeners)],
+        "pools": [{"id": p.id} for p in (pools if pools is not None else lb.pools)],
+    })
+    if lb.provisioning_status == C.ERROR and lb.status_reason:
+        body["status_reason"] = lb.status_reason
+    return body
+
+
+def listener(li: m.Listener) -> dict[str, Any]:
+    body = _common(li)
+    body.update({
+        "protocol": li.protocol,
+        "protocol_port": li.protocol_port,
+        "connection_limit": li.connection_limit,
+        "default_pool_id": li.default_pool_id,
+        "loadbalancers": [{"id": li.load_balancer_id}],
+        "insert_headers": dict(li.insert_headers or {}),
+        "timeout_client_data": li.timeout_client_data,
+        "timeout_member_connect": li.timeout_member_connect,
+        "timeout_member_data": li.timeout_member_data,
+        "timeout_tcp_inspect": li.timeout_tcp_inspect,
+        "default_tls_container_ref": None,
+        "sni_container_refs": [],
+        "l7policies": [],
+        "client_authentication": "NONE",
+        "client_ca_tls_container_ref": None,
+        "client_crl_container_ref": None,
+        "allowed_cidrs": None,
+        "tls_ciphers": None,
+        "tls_versions": None,
+        "alpn_protocols": None,
+        "hsts_max_age": None,
+        "hsts_include_subdomains": False,
+        "hsts_preload": False,
+    })
+    return body
+
+
+def pool(p: m.Pool, listener_ids: list[str], member_ids: list[str]) -> dict[str, Any]:
+    body = _common(p)
+    hm = p.health_monitor
+    body.update({
+        "protocol": p.protocol,
+        "lb_algorithm": p.lb_algorithm,
+        "session_persistence": p.session_persistence,
+        "loadbalancers": [{"id": p.load_balancer_id}],
+        "listeners": [{"id": i} for i in listener_ids],
+        "members": [{"id": i} for i in member_ids],
+        "healthmonitor_id": hm.id if hm else None,
+        "tls_enabled": p.tls_enabled,
+        "tls_container_ref": None,
+        "ca_tls_container_ref": None,
+        "crl_container_ref": None,
+        "tls_ciphers": None,
+        "tls_versions": None,
+        "alpn_protocols": None,
+    })
+    return body
+
+
+def member(mb: m.Member) -> dict[str, Any]:
+    body = _common(mb)
+    body.update({
+        "address": mb.address,
+        "protocol_port": mb.protocol_port,
+        "weight": mb.weight,
+        "backup": mb.backup,
+        "subnet_id": mb.subnet_id,
+        "monitor_address": mb.monitor_address,
+        "monitor_port": mb.monitor_port,
+        "pool_id": mb.pool_id,
+        "vnic_type": "normal",
+    })
+    return body
+
+
+def healthmonitor(hm: m.HealthMonitor) -> dict[str, Any]:
+    body = _common(hm)
+    del body["description"]
+    body.update({
+        "type": hm.type,
+        "delay": hm.delay,
+        "timeout": hm.timeout,
+        "max_retries": hm.rise_threshold,
+        "max_retries_down": hm.fall_threshold,
+        "http_method": hm.http_method,
+        "url_path": hm.url_path,
+        "expected_codes": hm.expected_codes,
+        "http_version": hm.http_version,
+        "domain_name": hm.domain_name,
+        "pools": [{"id": hm.pool_id}],
+    })
+    return body
+
+
+def select_fields(body: dict[str, Any], fields: list[str] | None) -> dict[str, Any]:
+    if not fields:
+        return body
+    return {k: v for k, v in body.items() if k in fields}

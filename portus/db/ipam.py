@@ -1,0 +1,53 @@
+"""Address allocation from the subnets declared in configuration.
+
+Addresses in use are the rows that hold them; a unique constraint settles races
+(the caller retries on IntegrityError)."""
+from __future__ import annotations
+
+import ipaddress
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portus.common.config import ManagementConfig, SubnetConfig
+from portus.db import models as m
+
+
+class AddressUnavailable(Exception):
+    pass
+
+
+def _pick(start: ipaddress._BaseAddress, end: ipaddress._BaseAddress, used: set[str],
+          reserved: set[str]) -> str:
+    addr = start
+    while addr <= end:
+        text = str(addr)
+        if text not in used and text not in reserved:
+            return text
+        addr += 1
+    raise AddressUnavailable(f"no free address between {start} and {end}")
+
+
+def vip_in_use(session: Session, subnet_id: str) -> set[str]:
+    rows = session.execute(select(m.Vip.ip_address).where(m.Vip.subnet_id == subnet_id,
+                                                          m.Vip.ip_address.is_not(None)))
+    return {r for r in rows.scalars() if r}
+
+
+def allocate_vip(session: Session, subnet: SubnetConfig, requested: str | None) -> str:
+    used = vip_in_use(session, subnet.id)
+    if requested:
+        if ipaddress.ip_address(requested) not in subnet.network:
+            raise AddressUnavailable(f"{requested} is not in subnet {subnet.id} ({subnet.cidr})")
+        if requested in used or requested == subnet.gateway:
+            raise AddressUnavailable(f"IP address {requested} already allocated in subnet {subnet.id}")
+        return requested
+    return _pick(ipaddress.ip_address(subnet.allocation_start),
+                 ipaddress.ip_address(subnet.allocation_end), used, {subnet.gateway})
+
+
+def allocate_management_ip(session: Session, mgmt: ManagementConfig) -> str:
+    net = ipaddress.ip_network(mgmt.cidr)
+    used = {r for r in session.execute(select(m.Amphora.lb_network_ip)
+                                       .where(m.Amphora.lb_network_ip.is_not(None))).scalars() if r}
+    return _pick(net.network_address + 2, net.broadcast_address - 1, used, {mgmt.gateway})

@@ -1,0 +1,12 @@
+"""Alembic environment: run from portus.db.migrate with a connection given in config."""
+from __future__ import annotations
+
+from alembic import context
+
+from portus.db.models import Base
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=Base.metadata,
+                  render_as_batch=connection.dialect.name == "sqlite")
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,138 @@
+"""Status transitions shared by the API and the worker.
+
+The API marks what changed PENDING_* and bumps the load balancer's
+desired_generation in the same transaction; the conditional UPDATE on the load
+balancer row is the lock (no SELECT ... FOR UPDATE, so it behaves the same on
+SQLite, PostgreSQL and MariaDB). The worker finishes a generation with
+`finish_generation`, which only succeeds if nothing newer was asked for.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
+
+from portus.common import constants as C
+from portus.db import models as m
+
+_TREE_CLASSES = (m.Listener, m.Pool, m.Member, m.HealthMonitor)
+
+
+class LockFailed(Exception):
+    """The load balancer is missing (state None) or not in a state that allows the change."""
+
+    def __init__(self, lb_id: str, state: str | None) -> None:
+        super().__init__(lb_id, state)
+        self.lb_id = lb_id
+        self.state = state
+
+
+def lock_lb(session: Session, lb_id: str, new_status: str = C.PENDING_UPDATE,
+            allowed: Iterable[str] = (C.ACTIVE,)) -> None:
+    """Move the load balancer to `new_status` if it is in one of `allowed`."""
+    allowed = tuple(allowed)
+    result = session.execute(
+        update(m.LoadBalancer)
+        .where(m.LoadBalancer.id == lb_id, m.LoadBalancer.provisioning_status.in_(allowed))
+        .values(provisioning_status=new_status,
+                desired_generation=m.LoadBalancer.desired_generation + 1,
+                converge_attempts=0, status_reason=None)
+        .execution_options(synchronize_session=False))
+    if result.rowcount == 1:  # type: ignore[attr-defined]
+        return
+    state = session.execute(select(m.LoadBalancer.provisioning_status)
+                            .where(m.LoadBalancer.id == lb_id)).scalar_one_or_none()
+    raise LockFailed(lb_id, None if state == C.DELETED else state)
+
+
+def mark_pending_update(session: Session, cls: type, ids: Iterable[str]) -> None:
+    """Parents of a changed child go PENDING_UPDATE (unless they are being created or deleted)."""
+    ids = [i for i in ids if i]
+    if not ids:
+        return
+    session.execute(
+        update(cls).where(cls.id.in_(ids), cls.provisioning_status == C.ACTIVE)
+        .values(provisioning_status=C.PENDING_UPDATE).execution_options(synchronize_session=False))
+
+
+def listeners_of_pool(session: Session, pool_id: str) -> list[str]:
+    return list(session.execute(
+        select(m.Listener.id).where(m.Listener.default_pool_id == pool_id)).scalars())
+
+
+def finish_generation(session: Session, lb_id: str, generation: int) -> bool:
+    """Mark the tree converged at `generation`. False if a newer change arrived meanwhile."""
+    result = session.execute(
+        update(m.LoadBalancer)
+        .where(m.LoadBalancer.id == lb_id, m.LoadBalancer.desired_generation == generation)
+        .values(applied_generation=generation, provisioning_status=C.ACTIVE,
+                converge_attempts=0, status_reason=None)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    _purge_pending_deletes(session, lb_id)
+    for cls in _TREE_CLASSES:
+        session.execute(
+            update(cls).where(_in_tree(cls, lb_id),
+                              cls.provisioning_status.in_((C.PENDING_CREATE, C.PENDING_UPDATE)))
+            .values(provisioning_status=C.ACTIVE).execution_options(synchronize_session=False))
+    return True
+
+
+def fail_generation(session: Session, lb_id: str, reason: str) -> None:
+    """The tree could not converge: pending objects and the load balancer go ERROR."""
+    for cls in _TREE_CLASSES:
+        session.execute(
+            update(cls).where(_in_tree(cls, lb_id),
+                              cls.provisioning_status.in_(C.PENDING_STATUSES))
+            .values(provisioning_status=C.ERROR).execution_options(synchronize_session=False))
+    session.execute(update(m.LoadBalancer).where(m.LoadBalancer.id == lb_id)
+                    .values(provisioning_status=C.ERROR, status_reason=reason[:4000])
+                    .execution_options(synchronize_session=False))
+
+
+def mark_deleted(session: Session, lb_id: str) -> None:
+    """The load balancer is gone from the data plane: remove its tree, keep a DELETED row."""
+    for cls in _TREE_CLASSES:
+        session.execute(update(cls).where(_in_tree(cls, lb_id))
+                        .values(provisioning_status=C.PENDING_DELETE)
+                        .execution_options(synchronize_session=False))
+    _purge_pending_deletes(session, lb_id)
+    session.execute(update(m.Vip).where(m.Vip.load_balancer_id == lb_id)
+                    .values(ip_address=None).execution_options(synchronize_session=False))
+    session.execute(update(m.LoadBalancer).where(m.LoadBalancer.id == lb_id)
+                    .values(provisioning_status=C.DELETED, operating_status=C.OFFLINE,
+                            lease_owner=None, lease_expires=None)
+                    .execution_options(synchronize_session=False))
+
+
+def _in_tree(cls: type, lb_id: str) -> ColumnElement[bool]:
+    # No self-referencing subqueries: MariaDB refuses them in UPDATE and DELETE.
+    if cls in (m.Listener, m.Pool):
+        return cls.load_balancer_id == lb_id  # type: ignore[attr-defined, no-any-return]
+    pools = select(m.Pool.id).where(m.Pool.load_balancer_id == lb_id)
+    return cls.pool_id.in_(pools)  # type: ignore[attr-defined, no-any-return]
+
+
+def _purge_pending_deletes(session: Session, lb_id: str) -> None:
+    # Children first, and listeners let go of pools before pools go.
+    for cls in (m.Member, m.HealthMonitor):
+        session.execute(delete(cls).where(_in_tree(cls, lb_id),
+                                          cls.provisioning_status == C.PENDING_DELETE)
+                        .execution_options(synchronize_session=False))
+    doomed_pools = select(m.Pool.id).where(m.Pool.load_balancer_id == lb_id,
+                                           m.Pool.provisioning_status == C.PENDING_DELETE)
+    session.execute(update(m.Listener).where(m.Listener.default_pool_id.in_(doomed_pools))
+                    .values(default_pool_id=None).execution_options(synchronize_session=False))
+    session.execute(delete(m.Listener).where(m.Listener.load_balancer_id == lb_id,
+                                             m.Listener.provisioning_status == C.PENDING_DELETE)
+                    .execution_options(synchronize_session=False))
+    # A pool going away takes its members and monitor with it.
+    for cls in (m.Member, m.HealthMonitor):
+        session.execute(delete(cls).where(cls.pool_id.in_(doomed_pools))  # type: ignore[attr-defined]
+                        .execution_options(synchronize_session=False))
+    session.execute(delete(m.Pool).where(m.Pool.load_balancer_id == lb_id,
+                                         m.Pool.provisioning_status == C.PENDING_DELETE)
+                    .execution_options(synchronize_session=False))
