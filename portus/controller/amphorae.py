@@ -1,0 +1,162 @@
+"""Make sure a load balancer has a working amphora, and remove amphorae.
+
+Every step is idempotent: a controller killed at any line leaves an amphora row
+(written before anything is built) that the next attempt finishes or removes.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from sqlalchemy import delete, select, update
+
+from portus.common import constants as C
+from portus.common.config import Config
+from portus.db import ipam, models as m
+from portus.db.session import Database
+from portus.drivers.amphora.rest_client import AgentClient, AgentError, AgentUnreachable
+from portus.drivers.certificates.local_ca import LocalCA
+from portus.drivers.compute.base import AmphoraBuild, ComputeDriver, VipPlug
+
+LOG = logging.getLogger(__name__)
+
+
+class AmphoraFailed(Exception):
+    pass
+
+
+class AmphoraManager:
+    def __init__(self, cfg: Config, db: Database, compute: ComputeDriver, agents: AgentClient,
+                 ca: LocalCA, heartbeat_key: str) -> None:
+        self.cfg = cfg
+        self.db = db
+        self.compute = compute
+        self.agents = agents
+        self.ca = ca
+        self.heartbeat_key = heartbeat_key
+
+    def base_dir(self, amphora_id: str) -> str:
+        return str(Path(self.cfg.run_dir) / "amphorae" / amphora_id)
+
+    def namespace(self, amphora_id: str) -> str:
+        return self.cfg.amphora.namespace_prefix + amphora_id
+
+    # -- ensure --------------------------------------------------------------------
+    def ensure(self, lb_id: str) -> m.Amphora:
+        """Return a ready (ALLOCATED, agent answering) amphora for the load balancer."""
+        self.remove_failed(lb_id)
+        amp = self._row_for(lb_id)
+        namespace = amp.compute_id or self.namespace(amp.id)
+        if amp.status == C.AMP_ALLOCATED and self.compute.exists(namespace):
+            try:
+                self.agents.info(amp.id, amp.lb_network_ip or "")
+                return amp
+            except (AgentUnreachable, AgentError) as exc:
+                LOG.warning("amphora %s does not answer (%s); rebuilding its agent", amp.id, exc)
+        self._build(amp, lb_id)
+        return amp
+
+    def _row_for(self, lb_id: str) -> m.Amphora:
+        with self.db.write() as session:
+            amp = session.execute(select(m.Amphora).where(
+                m.Amphora.load_balancer_id == lb_id,
+                m.Amphora.status.in_((C.AMP_BOOTING, C.AMP_ALLOCATED)))).scalars().first()
+            if amp is not None:
+                return amp
+            lb = session.get(m.LoadBalancer, lb_id)
+            assert lb is not None
+            amp = m.Amphora(id=m.new_id(), load_balancer_id=lb_id, status=C.AMP_BOOTING,
+                            role=C.ROLE_STANDALONE, vrrp_ip=lb.vip.ip_address,
+                            ha_ip=lb.vip.ip_address, ha_port_id=lb.vip.port_id,
+                            lb_network_ip=ipam.allocate_management_ip(session,
+                                                                      self.cfg.network.management))
+            amp.compute_id = self.namespace(amp.id)
+            session.add(amp)
+            return amp
+
+    def _build(self, amp: m.Amphora, lb_id: str) -> None:
+        assert amp.lb_network_ip
+        with self.db.read() as session:
+            lb = session.get(m.LoadBalancer, lb_id)
+            assert lb is not None
+            subnet = self.cfg.subnet(lb.vip.subnet_id)
+            vip = lb.vip.ip_address
+        if subnet is None or vip is None:
+            raise AmphoraFailed(f"VIP subnet of load balancer {lb_id} is not configured")
+        mgmt = self.cfg.network.management
+        issued = self.ca.issue_server_cert(amp.id, [amp.lb_network_ip])
+        base_dir = self.base_dir(amp.id)
+        spec = AmphoraBuild(
+            amphora_id=amp.id, namespace=amp.compute_id or self.namespace(amp.id),
+            base_dir=base_dir, mgmt_ip=amp.lb_network_ip,
+            mgmt_prefixlen=_prefixlen(mgmt.cidr), mgmt_bridge=mgmt.bridge,
+            vip_plugs=[VipPlug(subnet_bridge=subnet.bridge, address=vip,
+                               prefixlen=subnet.network.prefixlen, gateway=None)],
+            agent_config={
+                "amphora_id": amp.id, "bind_ip": amp.lb_network_ip,
+                "bind_port": self.cfg.amphora.agent_port,
+                "cert": f"{base_dir}/server.pem", "key": f"{base_dir}/server.key",
+                "ca": f"{base_dir}/ca.pem", "base_dir": base_dir,
+                "haproxy_bin": self.cfg.amphora.haproxy_bin,
+                "heartbeat_targets": [f"{self.cfg.heartbeat_bind_ip}:"
+                                      f"{self.cfg.health_manager.bind_port}"],
+                "heartbeat_key": self.heartbeat_key,
+                "heartbeat_interval": self.cfg.health_manager.heartbeat_interval,
+            },
+            files={"server.pem": issued.cert_pem, "server.key": issued.key_pem,
+                   "ca.pem": Path(self.ca.ca_cert_path).read_bytes()})
+        started = time.monotonic()
+        self.compute.build(spec)
+        try:
+            self.agents.wait_ready(amp.id, amp.lb_network_ip, self.cfg.controller.amp_boot_timeout)
+        except (AgentUnreachable, AgentError) as exc:
+            raise AmphoraFailed(f"amphora {amp.id} agent did not answer: {exc}") from exc
+        LOG.info("amphora %s ready in %.3f s", amp.id, time.monotonic() - started)
+        with self.db.write() as session:
+            session.execute(update(m.Amphora).where(m.Amphora.id == amp.id).values(
+                status=C.AMP_ALLOCATED, cert_expiration=issued.expires.replace(tzinfo=None),
+                compute_id=spec.namespace))
+            _touch_health(session, amp.id)
+        amp.status = C.AMP_ALLOCATED
+
+    # -- removal -------------------------------------------------------------------
+    def remove_failed(self, lb_id: str) -> None:
+        with self.db.read() as session:
+            failed = list(session.execute(select(m.Amphora).where(
+                m.Amphora.load_balancer_id == lb_id,
+                m.Amphora.status.in_((C.AMP_ERROR, C.AMP_PENDING_DELETE)))).scalars())
+        for amp in failed:
+            self.remove(amp)
+
+    def remove_all(self, lb_id: str) -> None:
+        with self.db.read() as session:
+            amps = list(session.execute(select(m.Amphora).where(
+                m.Amphora.load_balancer_id == lb_id,
+                m.Amphora.status != C.AMP_DELETED)).scalars())
+        for amp in amps:
+            self.remove(amp)
+
+    def remove(self, amp: m.Amphora) -> None:
+        self.compute.delete(amp.id, amp.compute_id or self.namespace(amp.id),
+                            self.base_dir(amp.id))
+        with self.db.write() as session:
+            session.execute(update(m.Amphora).where(m.Amphora.id == amp.id).values(
+                status=C.AMP_DELETED, lb_network_ip=None))
+            session.execute(delete(m.AmphoraHealth).where(m.AmphoraHealth.amphora_id == amp.id))
+            session.execute(delete(m.ListenerStatistics)
+                            .where(m.ListenerStatistics.amphora_id == amp.id))
+        LOG.info("amphora %s removed", amp.id)
+
+
+def _touch_health(session, amphora_id: str) -> None:  # type: ignore[no-untyped-def]
+    """A fresh amphora gets a full heartbeat timeout before it can be judged silent."""
+    now = time.time()
+    updated = session.execute(update(m.AmphoraHealth).where(m.AmphoraHealth.amphora_id == amphora_id)
+                              .values(last_update=now)).rowcount
+    if not updated:
+        session.add(m.AmphoraHealth(amphora_id=amphora_id, last_update=now, seq=0, busy=False))
+
+
+def _prefixlen(cidr: str) -> int:
+    return int(cidr.split("/")[1])

@@ -1,0 +1,44 @@
+"""A tiny HTTP backend for the demo and the tests: answers every GET with its name.
+
+Run as `python -m portus.demo.backend NAME PORT [BIND]`."""
+from __future__ import annotations
+
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def make_handler(name: str) -> type[BaseHTTPRequestHandler]:
+    body = f"hello from {name}\n".encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        # One write per response: without it Nagle + delayed ACK add ~40 ms per request.
+        disable_nagle_algorithm = True
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("X-Backend", name)
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_HEAD = do_GET
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    return Handler
+
+
+def main(argv: list[str]) -> int:
+    name, port = argv[0], int(argv[1])
+    bind = argv[2] if len(argv) > 2 else "0.0.0.0"
+    server = ThreadingHTTPServer((bind, port), make_handler(name))
+    server.daemon_threads = True
+    server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
