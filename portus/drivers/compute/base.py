@@ -1,0 +1,63 @@
+"""Compute driver interface: where amphorae run.
+
+The reference driver runs each amphora as a network namespace on this host; a
+Nova driver would boot VMs instead. Every method is idempotent: a worker killed
+half-way simply calls it again.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class VipPlug:
+    subnet_bridge: str
+    address: str
+    prefixlen: int
+    # Default route of the amphora; only the first VIP plug with a gateway uses it.
+    gateway: str | None = None
+
+
+@dataclass
+class AmphoraBuild:
+    amphora_id: str
+    namespace: str
+    base_dir: str  # agent.json, agent.log, agent.pid and `files` live here
+    mgmt_ip: str
+    mgmt_prefixlen: int
+    mgmt_bridge: str
+    vip_plugs: list[VipPlug] = field(default_factory=list)
+    agent_config: dict[str, Any] = field(default_factory=dict)
+    # Relative path -> content, written with mode 0600 (certificates, keys).
+    files: dict[str, bytes] = field(default_factory=dict)
+    # Replaces the agent command line (run inside the namespace); tests only.
+    agent_argv: list[str] | None = None
+
+
+class ComputeDriver(ABC):
+    @abstractmethod
+    def build(self, spec: AmphoraBuild) -> str:
+        """Make the amphora exist with its networks, files and a running agent;
+        return its compute id. Does not wait for the agent to answer."""
+
+    @abstractmethod
+    def restart_agent(self, spec: AmphoraBuild) -> None:
+        """Stop the agent if it runs and start it again."""
+
+    @abstractmethod
+    def delete(self, amphora_id: str, namespace: str, base_dir: str) -> None:
+        """Remove every trace of the amphora; absent pieces are not an error."""
+
+    @abstractmethod
+    def exists(self, namespace: str) -> bool:
+        """Whether the amphora's compute instance exists."""
+
+    @abstractmethod
+    def list_amphora_namespaces(self) -> list[str]:
+        """Compute ids of every amphora on this host, known to the database or not."""
+
+    @abstractmethod
+    def agent_pid(self, namespace: str, base_dir: str) -> int | None:
+        """PID of the running agent, None when it is not running."""
