@@ -154,7 +154,7 @@ def run(cfg: Config, endpoint: str | None) -> int:
     except DemoError as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
         return 1
-    auth = f"--os-auth-type none --os-endpoint {endpoint} --os-project-id {PROJECT}"
+    auth = f"--os-auth-type none --os-endpoint {endpoint}"
     print(f"""
 Go on by hand:
   curl http://{vip}/

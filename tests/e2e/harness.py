@@ -1,0 +1,268 @@
+"""End-to-end harness: a real `portus up` in a subprocess, backends in namespaces.
+
+Every instance gets its own tag, bridges, namespace prefix, ports and a /24 pair in
+198.18.200-255 reserved with a file lock, so xdist workers and a running portus never
+collide. Traffic goes only to addresses on the instance's own bridges, after
+checking that they exist. `cleanup()` removes everything, whatever happened.
+"""
+from __future__ import annotations
+
+import fcntl
+import ipaddress
+import json
+import os
+import random
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable
+
+from portus.common.config import ManagementConfig, NetworkConfig, SubnetConfig
+from portus.drivers import ipcmd
+from portus.drivers.network.linux_bridge import LinuxBridgeNetwork
+
+LOCK_DIR = Path("/tmp/portus-test-nets")
+
+
+class NoNetworks(Exception):
+    pass
+
+
+def _used_networks() -> list[ipaddress.IPv4Network]:
+    routes = json.loads(ipcmd.run(["-j", "-4", "route", "show", "table", "all"]) or "[]")
+    return [ipaddress.IPv4Network(r["dst"], strict=False) for r in routes
+            if r.get("dst") not in (None, "default")]
+
+
+def reserve_networks() -> tuple[int, int]:
+    """Pick 198.18.N.0/24 + 198.18.N+1.0/24, unused on the host, and hold an flock on
+    it (released by the kernel even if pytest dies). Returns (N, lock fd)."""
+    LOCK_DIR.mkdir(mode=0o700, exist_ok=True)
+    thirds = list(range(200, 254, 2))
+    random.shuffle(thirds)
+    used = _used_networks()
+    for third in thirds:
+        nets = [ipaddress.IPv4Network(f"198.18.{third + i}.0/24") for i in (0, 1)]
+        if any(n.overlaps(u) for n in nets for u in used):
+            continue
+        fd = os.open(LOCK_DIR / f"198.18.{third}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return third, fd
+    raise NoNetworks("no free /24 pair in 198.18.200.0-198.18.255.255")
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float, interval: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def kill_and_wait(pids: list[int], sig: int = signal.SIGKILL, timeout: float = 5.0) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    while any(ipcmd.pid_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+class Backend:
+    """A tiny HTTP server in its own namespace on the instance's VIP bridge."""
+
+    def __init__(self, lab: "PortusLab", name: str, address: str, port: int = 8080) -> None:
+        self.lab = lab
+        self.name = name
+        self.address = address
+        self.port = port
+        self.namespace = f"{lab.prefix}be-{name}"
+        self.host_ifname = f"{lab.ifprefix}b{name}"[:15]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        ipcmd.netns_add(self.namespace)
+        ipcmd.run(["link", "set", "lo", "up"], netns=self.namespace)
+        subnet = self.lab.subnet
+        self.lab.network.plug(self.namespace, self.host_ifname, "eth0", subnet.bridge,
+                              self.address, subnet.network.prefixlen)
+        log = open(self.lab.root / f"backend-{self.name}.log", "ab")
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", self.namespace, sys.executable, "-m", "portus.demo.backend",
+             self.name, str(self.port), self.address],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        wait_for(f"backend {self.name}", lambda: self.lab.get(self.address, self.port), 10)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(5)
+            self.proc = None
+
+
+class PortusLab:
+    """One portus instance (`portus up` subprocess) with its own networks."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tag = secrets.token_hex(3)
+        self.prefix = f"pt{self.tag}-"
+        self.ifprefix = f"t{self.tag[:4]}"
+        self.third, self._lock_fd = reserve_networks()
+        self.mgmt = ManagementConfig(bridge=f"ptm{self.tag}", cidr=f"198.18.{self.third}.0/24")
+        self.mgmt.finish()
+        self.subnet = SubnetConfig(name="e2e", cidr=f"198.18.{self.third + 1}.0/24",
+                                   bridge=f"pts{self.tag}")
+        self.subnet.finish(0)
+        self.network = LinuxBridgeNetwork(NetworkConfig(management=self.mgmt,
+                                                        subnets=[self.subnet]))
+        # Short: haproxy's stats socket path must stay under 97 characters.
+        self.run_dir = Path(f"/run/pt-{self.tag}")
+        self.api_port = free_port()
+        self.hm_port = free_port(socket.SOCK_DGRAM)
+        self.config_path = root / "portus.toml"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.backends: list[Backend] = []
+        self._write_config()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def _write_config(self) -> None:
+        self.config_path.write_text(f"""
+data_dir = "{self.root / 'data'}"
+run_dir = "{self.run_dir}"
+log_level = "DEBUG"
+[api]
+bind_port = {self.api_port}
+[controller]
+lease_ttl = 4.0
+sweep_interval = 0.5
+amp_boot_timeout = 15.0
+[health_manager]
+bind_port = {self.hm_port}
+heartbeat_interval = 0.5
+heartbeat_timeout = 5.0
+[house_keeping]
+interval = 3600.0
+[amphora]
+namespace_prefix = "{self.prefix}amp-"
+interface_prefix = "{self.ifprefix}"
+[network.management]
+bridge = "{self.mgmt.bridge}"
+cidr = "{self.mgmt.cidr}"
+[[network.subnets]]
+name = "e2e"
+cidr = "{self.subnet.cidr}"
+bridge = "{self.subnet.bridge}"
+""")
+
+    # -- the controller process --------------------------------------------------------
+    def start(self) -> None:
+        log = open(self.root / "portus.log", "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "portus.cli", "--config", str(self.config_path), "up"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        wait_for("the portus API", self._api_up, 30)
+
+    def _api_up(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"portus up exited with {self.proc.returncode}; "
+                                 f"see {self.root / 'portus.log'}")
+        try:
+            with urllib.request.urlopen(self.endpoint + "/", timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(sig)
+            self.proc.wait(30)
+            self.proc = None
+
+    # -- traffic -----------------------------------------------------------------------
+    def _check_target(self, address: str) -> None:
+        addr = ipaddress.ip_address(address)
+        assert addr in self.subnet.network or addr in ipaddress.ip_network(self.mgmt.cidr), address
+        assert ipcmd.is_bridge(self.subnet.bridge), "refusing to send traffic: bridge missing"
+
+    def get(self, address: str, port: int = 80, path: str = "/", timeout: float = 2.0) -> str | None:
+        """One HTTP/1.0 request (a new connection) to an address on our bridges."""
+        self._check_target(address)
+        try:
+            with socket.create_connection((address, port), timeout=timeout) as conn:
+                conn.sendall(f"GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n".encode())
+                data = b""
+                while chunk := conn.recv(65536):
+                    data += chunk
+        except OSError:
+            return None
+        head, _, body = data.partition(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.") or b" 200 " not in head.split(b"\r\n")[0]:
+            return None
+        return body.decode().strip()
+
+    def backend(self, name: str, index: int) -> Backend:
+        address = str(self.subnet.network.broadcast_address - 1 - index)
+        backend = Backend(self, name, address)
+        self.backends.append(backend)
+        backend.start()
+        return backend
+
+    # -- what exists --------------------------------------------------------------------
+    def namespaces(self) -> list[str]:
+        return [n for n in ipcmd.list_netns() if n.startswith(self.prefix)]
+
+    def amphora_namespaces(self) -> list[str]:
+        return [n for n in self.namespaces() if n.startswith(self.prefix + "amp-")]
+
+    def host_links(self) -> list[str]:
+        return [n for n in ipcmd.host_links() if n.startswith(self.ifprefix)]
+
+    def bridge_ports(self, bridge: str) -> list[str]:
+        path = Path(f"/sys/class/net/{bridge}/brif")
+        return sorted(os.listdir(path)) if path.exists() else []
+
+    def amphora_pids(self) -> list[int]:
+        return [pid for ns in self.amphora_namespaces() for pid in ipcmd.netns_pids(ns)]
+
+    def cleanup(self) -> None:
+        """Remove everything this lab made, even after a failure."""
+        try:
+            if self.proc is not None and self.proc.poll() is None:
+                self.kill(signal.SIGKILL)
+            for backend in self.backends:
+                backend.stop()
+            pids = [p for ns in self.namespaces() for p in ipcmd.netns_pids(ns)]
+            kill_and_wait(pids)
+            for ns in self.namespaces():
+                ipcmd.netns_delete(ns)
+            self.network.unplug_many(self.host_links())
+            self.network.teardown_networks()
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+        finally:
+            os.close(self._lock_fd)
