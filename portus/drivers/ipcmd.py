@@ -11,6 +11,7 @@ import ctypes
 import errno
 import fcntl
 import hashlib
+import ipaddress
 import os
 import re
 import socket
@@ -392,3 +393,37 @@ def ensure_neigh_capacity(thresh3: int) -> None:
         if value > current:
             with open(base + key, "w") as fh:
                 fh.write(str(value))
+
+
+# -- address announcements ------------------------------------------------------------
+
+_ETH_P_ARP = 0x0806
+
+
+def garp_frame(mac: bytes, address: str) -> bytes:
+    """An unsolicited ARP request ("gratuitous ARP") announcing `address` at `mac`."""
+    ip = socket.inet_aton(address)
+    broadcast = b"\xff" * 6
+    header = broadcast + mac + _ETH_P_ARP.to_bytes(2, "big")
+    # htype Ethernet, ptype IPv4, hlen 6, plen 4, op request; sender = target = address.
+    arp = b"\x00\x01\x08\x00\x06\x04\x00\x01" + mac + ip + b"\x00" * 6 + ip
+    return header + arp
+
+
+def announce(name: str, ifname: str, addresses: Sequence[str], count: int = 2) -> None:
+    """Send gratuitous ARPs for IPv4 `addresses` from `ifname` in namespace `name`, so
+    neighbours that cached an earlier owner's MAC (a deleted or failed amphora with the
+    same VIP) move to this one at once instead of after their entry goes stale."""
+    v4 = [a for a in addresses if ipaddress.ip_address(a).version == 4]
+    if not v4:
+        return
+
+    def work() -> None:
+        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(_ETH_P_ARP)) as sock:
+            sock.bind((ifname, 0))
+            mac = sock.getsockname()[4]
+            for _ in range(count):
+                for address in v4:
+                    sock.send(garp_frame(mac, address))
+
+    run_in_netns(name, work)

@@ -147,6 +147,8 @@ class NetnsCompute(ComputeDriver):
             plugs.append(Plug(self.vip_host_ifname(spec.amphora_id, index), vip_ifname(index),
                               vip.subnet_bridge, vip.address, vip.prefixlen, gateway))
         self.network.plug_many(ns, plugs)
+        for plug in plugs:
+            ipcmd.announce(ns, plug.ns_ifname, [plug.address])
         wanted = {p.host_ifname for p in plugs}
         stale = [n for n in self.host_ifnames(spec.amphora_id) if n not in wanted]
         if stale:
