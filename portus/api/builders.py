@@ -28,7 +28,7 @@ def check_listener_pool(listener_protocol: str, pool_protocol: str) -> None:
             f"'{listener_protocol}'.")
 
 
-def check_health_monitor(body: s._HMFields, hm_type: str) -> None:
+def check_health_monitor(body: s._HMFields | s.HealthMonitorPUT, hm_type: str) -> None:
     if hm_type != "HTTP":
         for field in ("http_method", "url_path", "expected_codes", "http_version", "domain_name"):
             if getattr(body, field, None) is not None:
@@ -91,7 +91,10 @@ def new_member(cfg: Config, body: s.MemberSingle, pool: m.Pool, project_id: str,
 
 
 def new_pool(cfg: Config, session: Session, body: s.PoolSingle, lb: m.LoadBalancer,
-             project_id: str) -> m.Pool:
+             project_id: str, path: str = "pool") -> m.Pool:
+    for field in ("protocol", "lb_algorithm"):
+        if getattr(body, field) is None:
+            raise errors.InvalidField(f"{path}.{field}", None, "Mandatory field missing.")
     pool = m.Pool(**_named(body, project_id), protocol=body.protocol,
                   lb_algorithm=body.lb_algorithm,
                   session_persistence=(body.session_persistence.model_dump(exclude_none=True)

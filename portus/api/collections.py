@@ -6,7 +6,7 @@ from typing import Any, Callable
 from urllib.parse import urlencode
 
 from fastapi import Request
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, false, or_, select
 from sqlalchemy.orm import Session
 
 from portus.api import errors
@@ -41,7 +41,7 @@ def _coerce(column: Any, value: str) -> Any:
     return value
 
 
-def _sort_keys(request: Request, model: type) -> list[tuple[str, str]]:
+def _sort_keys(request: Request, spec: ListSpec) -> list[tuple[str, str]]:
     params = request.query_params
     keys: list[tuple[str, str]] = []
     if "sort" in params:
@@ -54,10 +54,12 @@ def _sort_keys(request: Request, model: type) -> list[tuple[str, str]]:
         dirs = params.getlist("sort_dir")
         for i, key in enumerate(params.getlist("sort_key")):
             keys.append((key, dirs[i] if i < len(dirs) else "asc"))
+    # Only the API's own attributes: not relationships, internal columns or Python names.
+    sortable = set(spec.filterable) | {"created_at", "updated_at"}
     out = []
     for key, direction in keys:
         column = _API_TO_COLUMN.get(key, key)
-        if not hasattr(model, column) or column in ("tags",):
+        if key not in sortable or not hasattr(spec.model, column):
             raise errors.BadRequest(f"Supplied sort key '{key}' is not valid.")
         if direction not in ("asc", "desc"):
             raise errors.BadRequest(f"Supplied sort direction '{direction}' is not valid.")
@@ -83,7 +85,7 @@ def list_response(request: Request, session: Session, spec: ListSpec, query: Sel
 
     limit_text = params.get("limit")
     limit = max_limit
-    if limit_text is not None:
+    if limit_text is not None and limit_text.lower() != "infinite":
         try:
             limit = int(limit_text)
         except ValueError:
@@ -91,7 +93,7 @@ def list_response(request: Request, session: Session, spec: ListSpec, query: Sel
         if limit < 1 or limit > max_limit:
             limit = max_limit
     page_reverse = params.get("page_reverse", "false").lower() == "true"
-    sort = _sort_keys(request, model)
+    sort = _sort_keys(request, spec)
     marker = params.get("marker")
     if marker:
         marker_row = session.get(model, marker)
@@ -102,6 +104,9 @@ def list_response(request: Request, session: Session, spec: ListSpec, query: Sel
     for column, direction in sort:
         col = getattr(model, column)
         ascending = (direction == "asc") != page_reverse
+        if _nullable(model, column):
+            # NULLs last ascending, first descending, on every database (they differ).
+            order.append(col.is_(None).asc() if ascending else col.is_(None).desc())
         order.append(col.asc() if ascending else col.desc())
     rows = list(session.execute(query.order_by(*order).limit(limit + 1)).scalars().unique())
     page_full = len(rows) > limit
@@ -121,10 +126,27 @@ def _after(model: type, marker_row: Any, sort: list[tuple[str, str]], reverse: b
     for i, (column, direction) in enumerate(sort):
         col = getattr(model, column)
         value = getattr(marker_row, column)
-        equal = [getattr(model, c) == getattr(marker_row, c) for c, _ in sort[:i]]
+        equal = [_same(getattr(model, c), getattr(marker_row, c)) for c, _ in sort[:i]]
         forward = (direction == "asc") != reverse
-        clauses.append(and_(*equal, col > value if forward else col < value))
+        clauses.append(and_(*equal, _beyond(col, value, forward, _nullable(model, column))))
     return or_(*clauses)
+
+
+def _nullable(model: type, column: str) -> bool:
+    return bool(model.__table__.c[column].nullable)  # type: ignore[attr-defined]
+
+
+def _same(col: Any, value: Any) -> Any:
+    return col.is_(None) if value is None else col == value
+
+
+def _beyond(col: Any, value: Any, ascending: bool, nullable: bool) -> Any:
+    """Rows after `value` in this column's scan order, where NULLs sort last ascending."""
+    if value is None:
+        return false() if ascending else col.is_not(None)
+    if ascending:
+        return or_(col > value, col.is_(None)) if nullable else col > value
+    return col < value
 
 
 def _links(request: Request, rows: list[Any], page_full: bool, marker: str | None,
@@ -144,7 +166,8 @@ def _links(request: Request, rows: list[Any], page_full: bool, marker: str | Non
 
 
 def base_query(model: type, project_id: str | None, is_admin: bool) -> Select[Any]:
-    query = select(model).where(model.provisioning_status != "DELETED")  # type: ignore[attr-defined]
+    query: Select[Any] = select(model).where(
+        model.provisioning_status != "DELETED")  # type: ignore[attr-defined]
     if not is_admin and project_id:
         query = query.where(model.project_id == project_id)  # type: ignore[attr-defined]
     return query

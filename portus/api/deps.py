@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from fastapi import Request
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from portus.api import errors
@@ -58,11 +58,14 @@ def write(svc: Services) -> Iterator[Session]:
         raise errors.PendingState(exc.state, exc.lb_id) from None
     except IntegrityError as exc:
         raise errors.Conflict(f"The request conflicts with an existing object: {_short(exc)}") from None
+    except DataError as exc:
+        # A value the schemas let through but a column cannot hold: still the client's input.
+        raise errors.BadRequest(f"Invalid input: {_short(exc)}") from None
     except OperationalError as exc:
         if "deadlock" in str(exc).lower() or "lock" in str(exc).lower():
             raise errors.APIError("The project is busy; retry the request.", 503) from None
         raise
 
 
-def _short(exc: IntegrityError) -> str:
+def _short(exc: IntegrityError | DataError) -> str:
     return str(exc.orig).splitlines()[0][:200]

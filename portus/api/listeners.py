@@ -57,7 +57,8 @@ def create_listener(body: s.ListenerCreate, svc: Services = Depends(services),
             pool = _usable_pool(session, req.default_pool_id, lb.id)
             builders.attach_default_pool(listener, pool)
         elif req.default_pool is not None:
-            pool = builders.new_pool(svc.cfg, session, req.default_pool, lb, project_id)
+            pool = builders.new_pool(svc.cfg, session, req.default_pool, lb, project_id,
+                                     "listener.default_pool")
             builders.attach_default_pool(listener, pool)
         session.flush()
         out = views.listener(listener)

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portus.api import builders, collections, errors, schemas as s, views
@@ -77,6 +78,32 @@ def create_loadbalancer(body: s.LoadBalancerCreate, svc: Services = Depends(serv
     if req.availability_zone is not None:
         raise errors.InvalidField("availability_zone", req.availability_zone,
                                   "Availability zone not found.")
+    # Two API processes may pick the same free address at once; the unique constraint
+    # on (subnet, address) lets one win and the other tries the next free address.
+    for attempt in range(1, _VIP_ATTEMPTS + 1):
+        try:
+            lb_id, body_out = _create(svc, req, project_id, subnet)
+            break
+        except _AddressTaken:
+            if req.vip_address:
+                raise errors.Conflict(f"IP address {req.vip_address} already allocated in "
+                                      f"subnet {subnet.id}") from None
+            if attempt == _VIP_ATTEMPTS:
+                raise errors.APIError(f"No VIP address could be allocated in subnet {subnet.id}; "
+                                      f"retry the request", 409) from None
+    svc.notify(lb_id)
+    return {"loadbalancer": body_out}
+
+
+_VIP_ATTEMPTS = 20
+
+
+class _AddressTaken(Exception):
+    """Another transaction took the VIP address this one picked."""
+
+
+def _create(svc: Services, req: s.LoadBalancerPOST, project_id: str,
+            subnet: Any) -> tuple[str, dict[str, Any]]:
     with write(svc) as session:
         try:
             address = ipam.allocate_vip(session, subnet, req.vip_address)
@@ -92,6 +119,10 @@ def create_loadbalancer(body: s.LoadBalancerCreate, svc: Services = Depends(serv
         lb.vip = m.Vip(ip_address=address, subnet_id=subnet.id, network_id=subnet.network_id,
                        port_id=m.new_id())
         session.add(lb)
+        try:
+            session.flush()  # claims the address now, so a race shows up here
+        except IntegrityError:
+            raise _AddressTaken() from None
         listeners, pools = _build_graph(svc, session, req, lb, project_id)
         session.flush()
         body_out = views.loadbalancer(lb)
@@ -100,8 +131,7 @@ def create_loadbalancer(body: s.LoadBalancerCreate, svc: Services = Depends(serv
             body_out["pools"] = [views.pool(p, [li.id for li in listeners
                                                 if li.default_pool_id == p.id],
                                             [mb.id for mb in p.members]) for p in pools]
-    svc.notify(lb.id)
-    return {"loadbalancer": body_out}
+    return lb.id, body_out
 
 
 def _vip_subnet(svc: Services, req: s.LoadBalancerPOST) -> Any:
@@ -115,13 +145,19 @@ def _vip_subnet(svc: Services, req: s.LoadBalancerPOST) -> Any:
         if req.vip_network_id is not None and req.vip_network_id != subnet.network_id:
             raise errors.InvalidField("vip_network_id", req.vip_network_id,
                                       "The subnet is not on this network.")
+        if req.vip_address is not None and not _contains(subnet, req.vip_address):
+            raise errors.InvalidField("vip_address", req.vip_address,
+                                      f"The address is not in subnet {subnet.id} ({subnet.cidr}).")
         return subnet
     if req.vip_network_id is not None:
-        for subnet in svc.cfg.network.subnets:
-            if subnet.network_id == req.vip_network_id and (
-                    req.vip_address is None or _contains(subnet, req.vip_address)):
+        on_network = [sn for sn in svc.cfg.network.subnets if sn.network_id == req.vip_network_id]
+        if not on_network:
+            raise errors.InvalidField("vip_network_id", req.vip_network_id, "Network not found.")
+        for subnet in on_network:
+            if req.vip_address is None or _contains(subnet, req.vip_address):
                 return subnet
-        raise errors.InvalidField("vip_network_id", req.vip_network_id, "Network not found.")
+        raise errors.InvalidField("vip_address", req.vip_address,
+                                  f"The address is in no subnet of network {req.vip_network_id}.")
     raise errors.BadRequest("Invalid input for field/attribute loadbalancer. At least one of "
                             "vip_subnet_id, vip_network_id or vip_port_id must be provided.")
 
@@ -142,7 +178,8 @@ def _build_graph(svc: Services, session: Session, req: s.LoadBalancerPOST, lb: m
         if pool_body.name in pools_by_name:
             raise errors.InvalidField(f"loadbalancer.pools.{i}.name", pool_body.name,
                                       "Pool names must be unique.")
-        pool = builders.new_pool(svc.cfg, session, pool_body, lb, project_id)
+        pool = builders.new_pool(svc.cfg, session, pool_body, lb, project_id,
+                                 f"loadbalancer.pools.{i}")
         pools_by_name[pool_body.name] = pool
         pools.append(pool)
     listeners: list[m.Listener] = []
@@ -171,14 +208,18 @@ def _graph_pool(svc: Services, session: Session, body: s.PoolSingle,
                 pools_by_name: dict[str, m.Pool], lb: m.LoadBalancer, project_id: str,
                 index: int) -> m.Pool:
     # A name alone refers to a pool in loadbalancer.pools; anything more defines one.
-    defined = body.model_fields_set - {"name"}
-    if body.name and body.name in pools_by_name and not defined - {"protocol", "lb_algorithm"}:
+    path = f"loadbalancer.listeners.{index}.default_pool"
+    if body.is_reference:
+        if not body.name:
+            raise errors.InvalidField(f"{path}.name", None, "Mandatory field missing.")
+        if body.name not in pools_by_name:
+            raise errors.InvalidField(f"{path}.name", body.name,
+                                      "No pool of this name is defined in loadbalancer.pools.")
         return pools_by_name[body.name]
-    pool = builders.new_pool(svc.cfg, session, body, lb, project_id)
+    if body.name and body.name in pools_by_name:
+        raise errors.InvalidField(f"{path}.name", body.name, "Pool names must be unique.")
+    pool = builders.new_pool(svc.cfg, session, body, lb, project_id, path)
     if body.name:
-        if body.name in pools_by_name:
-            raise errors.InvalidField(f"loadbalancer.listeners.{index}.default_pool.name",
-                                      body.name, "Pool names must be unique.")
         pools_by_name[body.name] = pool
     return pool
 

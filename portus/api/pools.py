@@ -32,7 +32,7 @@ def serialize(session: Session, pools: list[m.Pool]) -> list[dict[str, Any]]:
     if ids:
         for lid, pid in session.execute(select(m.Listener.id, m.Listener.default_pool_id)
                                         .where(m.Listener.default_pool_id.in_(ids))):
-            listeners[pid].append(lid)
+            listeners[str(pid)].append(lid)
         for mid, pid in session.execute(select(m.Member.id, m.Member.pool_id)
                                         .where(m.Member.pool_id.in_(ids))):
             members[pid].append(mid)

@@ -7,21 +7,24 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictBool,
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictFloat,
                       StrictInt, StrictStr, model_validator)
 
 from portus.common import constants as C
 
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
-_URL_PATH_RE = re.compile(r"^/[^\s#]*$")
+# No whitespace, control characters or fragment; "//host/..." would name a host.
+_URL_PATH_RE = re.compile(r"^/(?!/)[^\s#\x00-\x1f\x7f]*$")
 _CODES_RE = re.compile(r"^(\d{3}(\s*,\s*\d{3})*)$|^(\d{3}-\d{3})$")
 _DOMAIN_RE = re.compile(r"^(?=.{1,255}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                         r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
 _COOKIE_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-INSERT_HEADERS = ("X-Forwarded-For", "X-Forwarded-Port", "X-Forwarded-Proto",
-                  "X-Forwarded-IP", "X-Client-IP", "X-Real-IP")
+InsertHeader = Literal["X-Forwarded-For", "X-Forwarded-Port", "X-Forwarded-Proto",
+                  "X-Forwarded-IP", "X-Client-IP", "X-Real-IP"]
+INSERT_HEADERS = get_args(InsertHeader)
+HeaderFlag = Literal["true", "false", "True", "False"]
 
 
 def _uuid(value: str) -> str:
@@ -65,6 +68,19 @@ def _cookie(value: str) -> str:
     return value
 
 
+def _text(value: str) -> str:
+    # PostgreSQL cannot store NUL in text; nobody means one.
+    if "\x00" in value:
+        raise ValueError("Value must not contain NUL characters")
+    return value
+
+
+def _http_version(value: float) -> float:
+    if isinstance(value, bool) or value not in (1.0, 1.1):
+        raise ValueError("Input should be 1.0 or 1.1")
+    return value
+
+
 def _tags(value: list[str]) -> list[str]:
     if len(set(value)) != len(value):
         raise ValueError("tags must be unique")
@@ -73,15 +89,20 @@ def _tags(value: list[str]) -> list[str]:
 
 UUID = Annotated[StrictStr, AfterValidator(_uuid)]
 IP = Annotated[StrictStr, AfterValidator(_ip)]
-Name = Annotated[StrictStr, Field(max_length=255)]
+Text = Annotated[StrictStr, AfterValidator(_text)]
+Name = Annotated[Text, Field(max_length=255)]
+# Integer columns are 32-bit signed on every database.
+Int32 = Annotated[StrictInt, Field(le=2**31 - 1)]
 Port = Annotated[StrictInt, Field(ge=C.MIN_PORT, le=C.MAX_PORT)]
 Timeout = Annotated[StrictInt, Field(ge=0, le=C.MAX_TIMEOUT)]
-Tags = Annotated[list[Annotated[StrictStr, Field(max_length=255)]], AfterValidator(_tags)]
+Tags = Annotated[list[Annotated[Text, Field(max_length=255)]], AfterValidator(_tags)]
 Retries = Annotated[StrictInt, Field(ge=C.MIN_HM_RETRIES, le=C.MAX_HM_RETRIES)]
 ListenerProtocol = Literal["HTTP", "TCP"]
 PoolProtocol = Literal["HTTP", "TCP", "PROXY", "PROXYV2"]
 Algorithm = Literal["ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP"]
 HMType = Literal["HTTP", "TCP"]
+# mypy refuses float literals; the validator checks the values.
+HTTPVersion = Annotated[StrictFloat, AfterValidator(_http_version)]
 HTTPMethod = Literal["GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "CONNECT", "PATCH"]
 
 
@@ -90,8 +111,8 @@ class Strict(BaseModel):
 
 
 class _Owned(Strict):
-    project_id: Annotated[StrictStr, Field(max_length=36)] | None = None
-    tenant_id: Annotated[StrictStr, Field(max_length=36)] | None = None
+    project_id: Annotated[Text, Field(max_length=36)] | None = None
+    tenant_id: Annotated[Text, Field(max_length=36)] | None = None
 
 
 class SessionPersistence(Strict):
@@ -121,8 +142,8 @@ class _HMFields(Strict):
     admin_state_up: StrictBool = True
     http_method: HTTPMethod | None = None
     url_path: Annotated[StrictStr, Field(max_length=2048), AfterValidator(_url_path)] | None = None
-    expected_codes: Annotated[StrictStr, AfterValidator(_codes)] | None = None
-    http_version: Literal[1.0, 1.1] | None = None
+    expected_codes: Annotated[StrictStr, Field(max_length=64), AfterValidator(_codes)] | None = None
+    http_version: HTTPVersion | None = None
     domain_name: Annotated[StrictStr, AfterValidator(_domain)] | None = None
     max_retries_down: Retries | None = None
     tags: Tags | None = None
@@ -130,8 +151,8 @@ class _HMFields(Strict):
 
 class HealthMonitorSingle(_HMFields, _Owned):
     type: HMType
-    delay: Annotated[StrictInt, Field(ge=0)]
-    timeout: Annotated[StrictInt, Field(ge=0)]
+    delay: Annotated[Int32, Field(ge=0)]
+    timeout: Annotated[Int32, Field(ge=0)]
     max_retries: Retries
 
 
@@ -142,14 +163,14 @@ class HealthMonitorPOST(HealthMonitorSingle):
 class HealthMonitorPUT(Strict):
     name: Name | None = None
     admin_state_up: StrictBool | None = None
-    delay: Annotated[StrictInt, Field(ge=0)] | None = None
-    timeout: Annotated[StrictInt, Field(ge=0)] | None = None
+    delay: Annotated[Int32, Field(ge=0)] | None = None
+    timeout: Annotated[Int32, Field(ge=0)] | None = None
     max_retries: Retries | None = None
     max_retries_down: Retries | None = None
     http_method: HTTPMethod | None = None
     url_path: Annotated[StrictStr, Field(max_length=2048), AfterValidator(_url_path)] | None = None
-    expected_codes: Annotated[StrictStr, AfterValidator(_codes)] | None = None
-    http_version: Literal[1.0, 1.1] | None = None
+    expected_codes: Annotated[StrictStr, Field(max_length=64), AfterValidator(_codes)] | None = None
+    http_version: HTTPVersion | None = None
     domain_name: Annotated[StrictStr, AfterValidator(_domain)] | None = None
     tags: Tags | None = None
 
@@ -193,12 +214,24 @@ class _PoolFields(_Owned):
 
 
 class PoolSingle(_PoolFields):
-    """A pool inside a fully populated load balancer or listener."""
+    """A pool inside a fully populated load balancer or listener.
+
+    As in Octavia, a listener's default_pool given by its name alone refers to a pool
+    of loadbalancer.pools, so protocol and lb_algorithm may be absent here; the
+    handlers require them wherever a pool is defined (builders.new_pool)."""
+    protocol: PoolProtocol | None = None  # type: ignore[assignment]
+    lb_algorithm: Algorithm | None = None  # type: ignore[assignment]
     members: list[MemberSingle] | None = None
     healthmonitor: HealthMonitorSingle | None = None
 
+    @property
+    def is_reference(self) -> bool:
+        return self.model_fields_set <= {"name"}
+
 
 class PoolPOST(PoolSingle):
+    protocol: PoolProtocol
+    lb_algorithm: Algorithm
     loadbalancer_id: UUID | None = None
     listener_id: UUID | None = None
 
@@ -221,12 +254,12 @@ class _ListenerFields(_Owned):
     admin_state_up: StrictBool = True
     protocol: ListenerProtocol
     protocol_port: Port
-    connection_limit: Annotated[StrictInt, Field(ge=-1)] | None = None
+    connection_limit: Annotated[Int32, Field(ge=-1)] | None = None
     timeout_client_data: Timeout | None = None
     timeout_member_connect: Timeout | None = None
     timeout_member_data: Timeout | None = None
     timeout_tcp_inspect: Timeout | None = None
-    insert_headers: dict[Literal[INSERT_HEADERS], Literal["true", "false", "True", "False"]] | None = None  # type: ignore[valid-type]
+    insert_headers: dict[InsertHeader, HeaderFlag] | None = None
     tags: Tags | None = None
 
 
@@ -245,13 +278,13 @@ class ListenerPUT(Strict):
     name: Name | None = None
     description: Name | None = None
     admin_state_up: StrictBool | None = None
-    connection_limit: Annotated[StrictInt, Field(ge=-1)] | None = None
+    connection_limit: Annotated[Int32, Field(ge=-1)] | None = None
     default_pool_id: UUID | None = None
     timeout_client_data: Timeout | None = None
     timeout_member_connect: Timeout | None = None
     timeout_member_data: Timeout | None = None
     timeout_tcp_inspect: Timeout | None = None
-    insert_headers: dict[Literal[INSERT_HEADERS], Literal["true", "false", "True", "False"]] | None = None  # type: ignore[valid-type]
+    insert_headers: dict[InsertHeader, HeaderFlag] | None = None
     tags: Tags | None = None
 
 
@@ -266,7 +299,7 @@ class LoadBalancerPOST(_Owned):
     vip_port_id: UUID | None = None
     vip_address: IP | None = None
     vip_qos_policy_id: UUID | None = None
-    provider: Annotated[StrictStr, Field(max_length=64)] | None = None
+    provider: Annotated[Text, Field(max_length=64)] | None = None
     flavor_id: UUID | None = None
     availability_zone: Name | None = None
     listeners: list[ListenerSingle] | None = None

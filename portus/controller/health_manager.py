@@ -57,7 +57,10 @@ def tree_statuses(lb: dict[str, Any], listeners: list[dict[str, Any]],
             out[("listener", li["id"])] = C.OFFLINE
             continue
         if entry is None:
-            out[("listener", li["id"])] = C.ERROR
+            # As Octavia: missing is an error only once the load balancer is ACTIVE; while
+            # it is PENDING_* the listener may just not be applied yet.
+            active = lb.get("provisioning_status", C.ACTIVE) == C.ACTIVE
+            out[("listener", li["id"])] = C.ERROR if active else C.OFFLINE
             continue
         state = str(entry.get("status", "")).upper()
         out[("listener", li["id"])] = {"OPEN": C.ONLINE, "FULL": C.DEGRADED}.get(state, C.OFFLINE)
@@ -174,7 +177,7 @@ class HealthManager:
             if lb is None or lb.provisioning_status in (C.DELETED, C.PENDING_DELETE):
                 return
             rows = _tree_rows(session, lb)
-        wanted = tree_statuses(*rows, beat)
+        wanted = tree_statuses(rows[0], rows[1], rows[2], rows[3], rows[4], beat)
         current = _current(rows)
         changes = {k: v for k, v in wanted.items() if current.get(k) != v}
         listener_ids = {li["id"] for li in rows[1]}
@@ -207,7 +210,8 @@ class HealthManager:
             for amp_id, (when, seq) in seen.items():
                 done = session.execute(update(m.AmphoraHealth)
                                        .where(m.AmphoraHealth.amphora_id == amp_id)
-                                       .values(last_update=when, seq=seq)).rowcount
+                                       .values(last_update=when, seq=seq)
+                                       ).rowcount  # type: ignore[attr-defined]
                 if not done and session.get(m.Amphora, amp_id) is not None:
                     session.add(m.AmphoraHealth(amphora_id=amp_id, last_update=when, seq=seq,
                                                 busy=False))
@@ -238,6 +242,8 @@ class HealthManager:
                        m.AmphoraHealth.busy.is_(False))))
         failed = []
         for amp_id, lb_id in stale:
+            if lb_id is None:
+                continue
             try:
                 with self.db.write() as session:
                     status.lock_lb(session, lb_id, allowed=(C.ACTIVE, C.ERROR))
@@ -264,7 +270,8 @@ def _tree_rows(session: Any, lb: m.LoadBalancer) -> tuple[Any, ...]:
         members[p.id] = [row(mb) for mb in p.members]
         if p.health_monitor is not None:
             monitors[p.id] = row(p.health_monitor)
-    return row(lb), listeners, pools, members, monitors
+    return (row(lb, provisioning_status=lb.provisioning_status), listeners, pools, members,
+            monitors)
 
 
 def _current(rows: tuple[Any, ...]) -> dict[tuple[str, str], str]:

@@ -9,8 +9,8 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer,
-                        MetaData, String, Text, UniqueConstraint)
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Double, Float, ForeignKey, Index,
+                        Integer, MetaData, String, Text, UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
@@ -34,6 +34,9 @@ class Base(DeclarativeBase):
 
 
 ID = String(36)
+# Epoch seconds need double precision: a plain FLOAT is 4 bytes on MariaDB (steps of
+# 128 s today).
+EPOCH = Double
 
 
 class _Named:
@@ -60,7 +63,7 @@ class LoadBalancer(_Named, Base):
     desired_generation: Mapped[int] = mapped_column(Integer, default=1)
     applied_generation: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(255))
-    lease_expires: Mapped[float | None] = mapped_column(Float)
+    lease_expires: Mapped[float | None] = mapped_column(EPOCH)
     converge_attempts: Mapped[int] = mapped_column(Integer, default=0)
     status_reason: Mapped[str | None] = mapped_column(Text)
 
@@ -185,7 +188,7 @@ class Amphora(Base):
 class AmphoraHealth(Base):
     __tablename__ = "amphora_health"
     amphora_id: Mapped[str] = mapped_column(ID, primary_key=True)
-    last_update: Mapped[float] = mapped_column(Float)  # epoch seconds
+    last_update: Mapped[float] = mapped_column(EPOCH)  # epoch seconds
     seq: Mapped[int] = mapped_column(Integer, default=0)
     busy: Mapped[bool] = mapped_column(Boolean, default=False)
 

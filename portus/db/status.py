@@ -8,7 +8,7 @@ SQLite, PostgreSQL and MariaDB). The worker finishes a generation with
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Iterable
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -47,7 +47,7 @@ def lock_lb(session: Session, lb_id: str, new_status: str = C.PENDING_UPDATE,
     raise LockFailed(lb_id, None if state == C.DELETED else state)
 
 
-def mark_pending_update(session: Session, cls: type, ids: Iterable[str]) -> None:
+def mark_pending_update(session: Session, cls: Any, ids: Iterable[str]) -> None:
     """Parents of a changed child go PENDING_UPDATE (unless they are being created or deleted)."""
     ids = [i for i in ids if i]
     if not ids:
