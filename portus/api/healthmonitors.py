@@ -31,12 +31,6 @@ LIST = collections.ListSpec(
     lambda _session, rows: [views.healthmonitor(hm) for hm in rows])
 
 
-def _lock_for_hm(session: Session, pool: m.Pool) -> None:
-    status.lock_lb(session, pool.load_balancer_id)
-    status.mark_pending_update(session, m.Pool, [pool.id])
-    status.mark_pending_update(session, m.Listener, status.listeners_of_pool(session, pool.id))
-
-
 @router.get("/healthmonitors")
 def list_healthmonitors(request: Request, svc: Services = Depends(services),
                         who: Caller = Depends(caller)) -> dict[str, Any]:
@@ -58,7 +52,7 @@ def create_healthmonitor(body: s.HealthMonitorCreate, svc: Services = Depends(se
         if pool.health_monitor is not None:
             raise errors.Conflict(f"This pool already has a health monitor ({pool.health_monitor.id})")
         project_id = project_for_create(who, req.project_id or pool.project_id, req.tenant_id)
-        _lock_for_hm(session, pool)
+        status.lock_pool_child(session, pool)
         hm = builders.new_health_monitor(req, pool, project_id)
         session.add(hm)
         session.flush()
@@ -91,7 +85,7 @@ def update_healthmonitor(hm_id: str, body: s.HealthMonitorUpdate, svc: Services 
         defaults: dict[str, Any] = {"max_retries_down": 3, "admin_state_up": True, "tags": []}
         if hm.type == "HTTP":
             defaults.update(http_defaults)
-        _lock_for_hm(session, hm.pool)
+        status.lock_pool_child(session, hm.pool)
         for field in req.model_fields_set:
             value = getattr(req, field)
             if value is None:
@@ -114,7 +108,7 @@ def delete_healthmonitor(hm_id: str, svc: Services = Depends(services),
                          who: Caller = Depends(caller)) -> Response:
     with write(svc) as session:
         hm = get_hm(session, hm_id, who)
-        _lock_for_hm(session, hm.pool)
+        status.lock_pool_child(session, hm.pool)
         hm.provisioning_status = C.PENDING_DELETE
         lb_id = hm.pool.load_balancer_id
     svc.notify(lb_id)

@@ -32,12 +32,6 @@ LIST = collections.ListSpec(
     lambda _session, rows: [views.member(mb) for mb in rows])
 
 
-def _lock_for_member(session: Session, pool: m.Pool) -> None:
-    status.lock_lb(session, pool.load_balancer_id)
-    status.mark_pending_update(session, m.Pool, [pool.id])
-    status.mark_pending_update(session, m.Listener, status.listeners_of_pool(session, pool.id))
-
-
 @router.get("/pools/{pool_id}/members")
 def list_members(pool_id: str, request: Request, svc: Services = Depends(services),
                  who: Caller = Depends(caller)) -> dict[str, Any]:
@@ -61,7 +55,7 @@ def create_member(pool_id: str, body: s.MemberCreate, svc: Services = Depends(se
         if duplicate:
             raise errors.Conflict(f"Another member on this pool is already using ip "
                                   f"{req.address} on protocol_port {req.protocol_port}")
-        _lock_for_member(session, pool)
+        status.lock_pool_child(session, pool)
         member = builders.new_member(svc.cfg, req, pool, project_id,
                                      pool.health_monitor is not None)
         session.add(member)
@@ -86,7 +80,7 @@ def update_member(pool_id: str, member_id: str, body: s.MemberUpdate,
     defaults = {"weight": 1, "backup": False, "admin_state_up": True, "tags": []}
     with write(svc) as session:
         member = get_member(session, pool_id, member_id, who)
-        _lock_for_member(session, member.pool)
+        status.lock_pool_child(session, member.pool)
         for field in req.model_fields_set:
             value = getattr(req, field)
             if value is None:
@@ -104,7 +98,7 @@ def delete_member(pool_id: str, member_id: str, svc: Services = Depends(services
                   who: Caller = Depends(caller)) -> Response:
     with write(svc) as session:
         member = get_member(session, pool_id, member_id, who)
-        _lock_for_member(session, member.pool)
+        status.lock_pool_child(session, member.pool)
         member.provisioning_status = C.PENDING_DELETE
         lb_id = member.pool.load_balancer_id
     svc.notify(lb_id)

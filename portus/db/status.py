@@ -57,6 +57,14 @@ def mark_pending_update(session: Session, cls: Any, ids: Iterable[str]) -> None:
         .values(provisioning_status=C.PENDING_UPDATE).execution_options(synchronize_session=False))
 
 
+def lock_pool_child(session: Session, pool: m.Pool) -> None:
+    """A member or health monitor changes: its pool, the pool's listeners and the load
+    balancer go PENDING_UPDATE."""
+    lock_lb(session, pool.load_balancer_id)
+    mark_pending_update(session, m.Pool, [pool.id])
+    mark_pending_update(session, m.Listener, listeners_of_pool(session, pool.id))
+
+
 def listeners_of_pool(session: Session, pool_id: str) -> list[str]:
     return list(session.execute(
         select(m.Listener.id).where(m.Listener.default_pool_id == pool_id)).scalars())

@@ -9,11 +9,9 @@ test made, whether it passed or not.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import ipaddress
 import json
 import os
-import random
 import re
 import secrets
 import shutil
@@ -34,6 +32,7 @@ from portus.drivers import ipcmd
 from portus.drivers.compute.base import AmphoraBuild, VipPlug
 from portus.drivers.compute.netns import NetnsCompute
 from portus.drivers.network.linux_bridge import LinuxBridgeNetwork
+from tests.e2e.harness import NoNetworks, reserve_networks
 
 pytestmark = [
     pytest.mark.e2e,
@@ -42,39 +41,8 @@ pytestmark = [
 ]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-LOCK_DIR = Path("/tmp/portus-test-nets")
 AGENT_PORT = 8080
 HELLO = b"hello from the amphora\n"
-
-
-def _used_networks() -> list[ipaddress.IPv4Network]:
-    routes = json.loads(ipcmd.run(["-j", "-4", "route", "show", "table", "all"]) or "[]")
-    used = []
-    for route in routes:
-        if route.get("dst") not in (None, "default"):
-            used.append(ipaddress.IPv4Network(route["dst"], strict=False))
-    return used
-
-
-def _reserve_networks() -> tuple[int, int]:
-    """Pick 198.18.N.0/24 + 198.18.N+1.0/24, unused on the host, and hold an flock
-    on it (released by the kernel even if pytest dies). Returns (N, lock fd)."""
-    LOCK_DIR.mkdir(mode=0o700, exist_ok=True)
-    thirds = list(range(200, 254, 2))
-    random.shuffle(thirds)
-    used = _used_networks()
-    for third in thirds:
-        nets = [ipaddress.IPv4Network(f"198.18.{third + i}.0/24") for i in (0, 1)]
-        if any(n.overlaps(u) for n in nets for u in used):
-            continue
-        fd = os.open(LOCK_DIR / f"198.18.{third}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            continue
-        return third, fd
-    pytest.skip("no free /24 pair in 198.18.200.0-198.18.255.255")
 
 
 @dataclasses.dataclass
@@ -169,7 +137,10 @@ def _cleanup(lab: Lab) -> None:
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[Lab]:
     tag = secrets.token_hex(3)
-    third, lock_fd = _reserve_networks()
+    try:
+        third, lock_fd = reserve_networks()
+    except NoNetworks as exc:
+        pytest.skip(str(exc))
     try:
         mgmt = ManagementConfig(bridge=f"ptm{tag}", cidr=f"198.18.{third}.0/24")
         mgmt.finish()
@@ -304,6 +275,10 @@ def test_agent_outlives_the_controller_and_delete_leaves_nothing(lab: Lab) -> No
     # The controller process is gone; its agent is not.
     pid = int(Path(spec.base_dir, "agent.pid").read_text())
     lab.extra_pids.append(pid)
+    # `ip netns exec` may not have entered the namespace yet when the controller exits.
+    deadline = time.monotonic() + 5
+    while not ipcmd.pid_in_netns(pid, spec.namespace) and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert ipcmd.pid_alive(pid) and ipcmd.pid_in_netns(pid, spec.namespace)
     state, _ppid, _pgrp, session = _stat_fields(pid)[:4]
     assert int(session) == pid  # leader of its own session
