@@ -39,7 +39,14 @@ def check_health_monitor(body: s._HMFields | s.HealthMonitorPUT, hm_type: str) -
                                   "http_version 1.1 is required when domain_name is set.")
 
 
-def check_member_subnet(cfg: Config, subnet_id: str | None, address: str) -> None:
+RESERVED_MEMBER_ADDRESSES = ("169.254.169.254",)
+
+
+def check_member_subnet(cfg: Config, subnet_id: str | None, address: str,
+                        vip_subnet_id: str) -> None:
+    if address in RESERVED_MEMBER_ADDRESSES:
+        raise errors.InvalidField("address", address,
+                                  "The address is reserved and cannot be a member.")
     if subnet_id is None:
         return
     subnet = cfg.subnet(subnet_id)
@@ -47,6 +54,11 @@ def check_member_subnet(cfg: Config, subnet_id: str | None, address: str) -> Non
         raise errors.InvalidField("subnet_id", subnet_id, "Subnet not found.")
     if ipaddress.ip_address(address) not in subnet.network:
         raise errors.InvalidField("address", address, f"Address is not in subnet {subnet_id}.")
+    if subnet_id != vip_subnet_id:
+        # Amphorae are plugged into their VIP subnet only, for now.
+        raise errors.InvalidField("subnet_id", subnet_id,
+                                  f"Members must be on the load balancer's VIP subnet "
+                                  f"{vip_subnet_id}; other member subnets are not supported yet.")
 
 
 def _named(body: Any, project_id: str) -> dict[str, Any]:
@@ -79,7 +91,7 @@ def new_health_monitor(body: s.HealthMonitorSingle, pool: m.Pool, project_id: st
 
 def new_member(cfg: Config, body: s.MemberSingle, pool: m.Pool, project_id: str,
                has_monitor: bool) -> m.Member:
-    check_member_subnet(cfg, body.subnet_id, body.address)
+    check_member_subnet(cfg, body.subnet_id, body.address, pool.load_balancer.vip.subnet_id)
     named = _named(body, project_id)
     named["operating_status"] = C.OFFLINE if has_monitor else C.NO_MONITOR
     member = m.Member(**named, address=body.address, protocol_port=body.protocol_port,
