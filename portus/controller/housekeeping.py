@@ -63,6 +63,9 @@ class HouseKeeping:
                 session.execute(delete(m.Amphora).where(m.Amphora.load_balancer_id.in_(lb_ids),
                                                         m.Amphora.status == C.AMP_DELETED))
                 session.execute(delete(m.Vip).where(m.Vip.load_balancer_id.in_(lb_ids)))
+                session.execute(delete(m.AdditionalVip)
+                                .where(m.AdditionalVip.load_balancer_id.in_(lb_ids)))
+                session.execute(delete(m.Tag).where(m.Tag.resource_id.in_(lb_ids)))
                 session.execute(delete(m.LoadBalancer).where(m.LoadBalancer.id.in_(lb_ids)))
         if lb_ids:
             LOG.info("purged %d deleted load balancer(s)", len(lb_ids))

@@ -11,7 +11,9 @@ from typing import Any
 
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Double, Float, ForeignKey, Index,
                         Integer, MetaData, String, Text, UniqueConstraint)
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.ext.associationproxy import AssociationProxy, association_proxy
+from sqlalchemy.orm import (DeclarativeBase, Mapped, declared_attr, foreign, mapped_column,
+                            relationship)
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -39,14 +41,33 @@ ID = String(36)
 EPOCH = Double
 
 
-class _Named:
+class Tag(Base):
+    """Tags of any resource, one row each, so tag filters run in SQL."""
+    __tablename__ = "tag"
+    resource_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tag: Mapped[str] = mapped_column(String(255), primary_key=True, index=True)
+
+
+class _Tagged:
+    id: Mapped[str]
+
+    @declared_attr
+    def tag_rows(cls) -> Mapped[list[Tag]]:
+        return relationship(Tag, primaryjoin=lambda: foreign(Tag.resource_id) == cls.id,
+                            cascade="all, delete-orphan", lazy="selectin", order_by=Tag.tag,
+                            overlaps="tag_rows")
+
+    tags: AssociationProxy[list[str]] = association_proxy(
+        "tag_rows", "tag", creator=lambda value: Tag(tag=value))
+
+
+class _Named(_Tagged):
     name: Mapped[str | None] = mapped_column(String(255))
     description: Mapped[str | None] = mapped_column(String(255))
     project_id: Mapped[str] = mapped_column(String(36), index=True)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     provisioning_status: Mapped[str] = mapped_column(String(16))
     operating_status: Mapped[str] = mapped_column(String(16))
-    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, onupdate=utcnow)
 
@@ -74,6 +95,8 @@ class LoadBalancer(_Named, Base):
     pools: Mapped[list["Pool"]] = relationship(back_populates="load_balancer",
                                                cascade="all, delete-orphan")
     amphorae: Mapped[list["Amphora"]] = relationship(back_populates="load_balancer")
+    additional_vips: Mapped[list["AdditionalVip"]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin")
 
     __table_args__ = (Index(None, "provisioning_status"),)
 
@@ -108,6 +131,8 @@ class Listener(_Named, Base):
 
     load_balancer: Mapped[LoadBalancer] = relationship(back_populates="listeners")
     default_pool: Mapped["Pool | None"] = relationship(foreign_keys=[default_pool_id])
+    l7policies: Mapped[list["L7Policy"]] = relationship(
+        back_populates="listener", order_by="L7Policy.position", cascade="all, delete-orphan")
     __table_args__ = (UniqueConstraint("load_balancer_id", "protocol_port", "l4_family"),)
 
 
@@ -202,3 +227,108 @@ class ListenerStatistics(Base):
     active_connections: Mapped[int] = mapped_column(Integer, default=0)
     total_connections: Mapped[int] = mapped_column(BigInteger, default=0)
     request_errors: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AdditionalVip(Base):
+    __tablename__ = "additional_vip"
+    load_balancer_id: Mapped[str] = mapped_column(ForeignKey("load_balancer.id"),
+                                                  primary_key=True)
+    subnet_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    network_id: Mapped[str] = mapped_column(String(36))
+    ip_address: Mapped[str | None] = mapped_column(String(64))
+    port_id: Mapped[str] = mapped_column(String(36), default=new_id)
+    __table_args__ = (UniqueConstraint("subnet_id", "ip_address"),)
+
+
+class L7Policy(_Named, Base):
+    __tablename__ = "l7policy"
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    listener_id: Mapped[str] = mapped_column(ForeignKey("listener.id"), index=True)
+    action: Mapped[str] = mapped_column(String(36))
+    redirect_pool_id: Mapped[str | None] = mapped_column(ForeignKey("pool.id"))
+    redirect_url: Mapped[str | None] = mapped_column(String(2048))
+    redirect_prefix: Mapped[str | None] = mapped_column(String(2048))
+    redirect_http_code: Mapped[int | None] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer)
+
+    listener: Mapped[Listener] = relationship(back_populates="l7policies")
+    redirect_pool: Mapped[Pool | None] = relationship()
+    rules: Mapped[list["L7Rule"]] = relationship(back_populates="l7policy",
+                                                 cascade="all, delete-orphan")
+
+
+class L7Rule(_Named, Base):
+    __tablename__ = "l7rule"
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    l7policy_id: Mapped[str] = mapped_column(ForeignKey("l7policy.id"), index=True)
+    type: Mapped[str] = mapped_column(String(36))
+    compare_type: Mapped[str] = mapped_column(String(36))
+    key: Mapped[str | None] = mapped_column(String(255))
+    value: Mapped[str] = mapped_column(String(255))
+    invert: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    l7policy: Mapped[L7Policy] = relationship(back_populates="rules")
+
+
+class Quota(Base):
+    """Per-project limits; NULL means the configured default, -1 unlimited."""
+    __tablename__ = "quota"
+    project_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    load_balancer: Mapped[int | None] = mapped_column(Integer)
+    listener: Mapped[int | None] = mapped_column(Integer)
+    pool: Mapped[int | None] = mapped_column(Integer)
+    health_monitor: Mapped[int | None] = mapped_column(Integer)
+    member: Mapped[int | None] = mapped_column(Integer)
+    l7policy: Mapped[int | None] = mapped_column(Integer)
+    l7rule: Mapped[int | None] = mapped_column(Integer)
+
+
+class FlavorProfile(Base):
+    __tablename__ = "flavor_profile"
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    provider_name: Mapped[str] = mapped_column(String(255))
+    flavor_data: Mapped[str] = mapped_column(Text)
+
+
+class Flavor(Base):
+    __tablename__ = "flavor"
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str | None] = mapped_column(String(255))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    flavor_profile_id: Mapped[str] = mapped_column(ForeignKey("flavor_profile.id"))
+
+    flavor_profile: Mapped[FlavorProfile] = relationship()
+
+
+class AvailabilityZoneProfile(Base):
+    __tablename__ = "availability_zone_profile"
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    provider_name: Mapped[str] = mapped_column(String(255))
+    availability_zone_data: Mapped[str] = mapped_column(Text)
+
+
+class AvailabilityZone(Base):
+    __tablename__ = "availability_zone"
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    description: Mapped[str | None] = mapped_column(String(255))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    availability_zone_profile_id: Mapped[str] = mapped_column(
+        ForeignKey("availability_zone_profile.id"))
+
+    availability_zone_profile: Mapped[AvailabilityZoneProfile] = relationship()
+
+
+class ApiToken(Base):
+    """API tokens for `auth_strategy = "token"`; only a SHA-256 of the secret is kept."""
+    __tablename__ = "api_token"
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    name: Mapped[str | None] = mapped_column(String(255))
+    project_id: Mapped[str | None] = mapped_column(String(36))
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
 from portus.common import constants as C
 from portus.db import models as m
 
-_TREE_CLASSES = (m.Listener, m.Pool, m.Member, m.HealthMonitor)
+_TREE_CLASSES = (m.Listener, m.Pool, m.Member, m.HealthMonitor, m.L7Policy, m.L7Rule)
 
 
 class LockFailed(Exception):
@@ -116,31 +116,53 @@ def mark_deleted(session: Session, lb_id: str) -> None:
                     .execution_options(synchronize_session=False))
 
 
-def _in_tree(cls: type, lb_id: str) -> ColumnElement[bool]:
+def _in_tree(cls: Any, lb_id: str) -> ColumnElement[bool]:
     # No self-referencing subqueries: MariaDB refuses them in UPDATE and DELETE.
     if cls in (m.Listener, m.Pool):
-        return cls.load_balancer_id == lb_id  # type: ignore[attr-defined, no-any-return]
-    pools = select(m.Pool.id).where(m.Pool.load_balancer_id == lb_id)
-    return cls.pool_id.in_(pools)  # type: ignore[attr-defined, no-any-return]
+        return cls.load_balancer_id == lb_id  # type: ignore[no-any-return]
+    if cls in (m.Member, m.HealthMonitor):
+        return cls.pool_id.in_(  # type: ignore[no-any-return]
+            select(m.Pool.id).where(m.Pool.load_balancer_id == lb_id))
+    listeners = select(m.Listener.id).where(m.Listener.load_balancer_id == lb_id)
+    if cls is m.L7Policy:
+        return m.L7Policy.listener_id.in_(listeners)
+    return m.L7Rule.l7policy_id.in_(
+        select(m.L7Policy.id).where(m.L7Policy.listener_id.in_(listeners)))
+
+
+def _ids(session: Session, query: Any) -> list[str]:
+    return list(session.execute(query).scalars())
 
 
 def _purge_pending_deletes(session: Session, lb_id: str) -> None:
-    # Children first, and listeners let go of pools before pools go.
-    for cls in (m.Member, m.HealthMonitor):
-        session.execute(delete(cls).where(_in_tree(cls, lb_id),
-                                          cls.provisioning_status == C.PENDING_DELETE)
-                        .execution_options(synchronize_session=False))
-    doomed_pools = select(m.Pool.id).where(m.Pool.load_balancer_id == lb_id,
-                                           m.Pool.provisioning_status == C.PENDING_DELETE)
-    session.execute(update(m.Listener).where(m.Listener.default_pool_id.in_(doomed_pools))
-                    .values(default_pool_id=None).execution_options(synchronize_session=False))
-    session.execute(delete(m.Listener).where(m.Listener.load_balancer_id == lb_id,
-                                             m.Listener.provisioning_status == C.PENDING_DELETE)
-                    .execution_options(synchronize_session=False))
-    # A pool going away takes its members and monitor with it.
-    for cls in (m.Member, m.HealthMonitor):
-        session.execute(delete(cls).where(cls.pool_id.in_(doomed_pools))  # type: ignore[attr-defined]
-                        .execution_options(synchronize_session=False))
-    session.execute(delete(m.Pool).where(m.Pool.load_balancer_id == lb_id,
-                                         m.Pool.provisioning_status == C.PENDING_DELETE)
-                    .execution_options(synchronize_session=False))
+    """Delete the rows marked PENDING_DELETE and everything under them. Ids are read
+    first, then deleted children before parents."""
+    pending = C.PENDING_DELETE
+    listeners = _ids(session, select(m.Listener.id).where(
+        _in_tree(m.Listener, lb_id), m.Listener.provisioning_status == pending))
+    pools = _ids(session, select(m.Pool.id).where(
+        _in_tree(m.Pool, lb_id), m.Pool.provisioning_status == pending))
+    policies = _ids(session, select(m.L7Policy.id).where(
+        _in_tree(m.L7Policy, lb_id),
+        or_(m.L7Policy.provisioning_status == pending, m.L7Policy.listener_id.in_(listeners))))
+    rules = _ids(session, select(m.L7Rule.id).where(
+        _in_tree(m.L7Rule, lb_id),
+        or_(m.L7Rule.provisioning_status == pending, m.L7Rule.l7policy_id.in_(policies))))
+    members = _ids(session, select(m.Member.id).where(
+        _in_tree(m.Member, lb_id),
+        or_(m.Member.provisioning_status == pending, m.Member.pool_id.in_(pools))))
+    monitors = _ids(session, select(m.HealthMonitor.id).where(
+        _in_tree(m.HealthMonitor, lb_id),
+        or_(m.HealthMonitor.provisioning_status == pending, m.HealthMonitor.pool_id.in_(pools))))
+    doomed = rules + policies + members + monitors + listeners + pools
+    if not doomed:
+        return
+    opts = {"synchronize_session": False}
+    session.execute(delete(m.Tag).where(m.Tag.resource_id.in_(doomed)).execution_options(**opts))
+    if pools:
+        session.execute(update(m.Listener).where(m.Listener.default_pool_id.in_(pools))
+                        .values(default_pool_id=None).execution_options(**opts))
+    for cls, ids in ((m.L7Rule, rules), (m.L7Policy, policies), (m.Member, members),
+                     (m.HealthMonitor, monitors), (m.Listener, listeners), (m.Pool, pools)):
+        if ids:
+            session.execute(delete(cls).where(cls.id.in_(ids)).execution_options(**opts))

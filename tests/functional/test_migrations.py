@@ -57,7 +57,7 @@ def test_epoch_columns_keep_sub_second_precision(blank_database: Engine) -> None
         conn.execute(m.Base.metadata.tables["load_balancer"].insert().values(
             id="lb", provider="amphora", topology="SINGLE", desired_generation=1,
             applied_generation=0, converge_attempts=0, project_id="p", enabled=True,
-            provisioning_status="ACTIVE", operating_status="ONLINE", tags=[],
+            provisioning_status="ACTIVE", operating_status="ONLINE",
             created_at=m.utcnow(), lease_expires=now))
     with blank_database.connect() as conn:
         assert conn.execute(sa.select(m.AmphoraHealth.last_update)).scalar_one() == now
