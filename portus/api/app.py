@@ -8,23 +8,35 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from portus.api import errors, healthmonitors, listeners, loadbalancers, members, pools
+from portus.api import errors
+from portus.api import healthmonitors
+from portus.api import listeners
+from portus.api import loadbalancers
+from portus.api import members
+from portus.api import pools
 from portus.api.deps import Services
 
 # Minor versions whose behaviour portus implements for the resources it serves.
 API_VERSIONS = [f"v2.{n}" for n in range(0, 31)]
 VERSION_UPDATED = "2024-08-01T00:00:00Z"
-_PREFIXES = ("/v2/lbaas", "/v2.0/lbaas", "/v2")
+LBAAS = ("/v2/lbaas", "/v2.0/lbaas", "/v2")  # the first is the one in the OpenAPI document
+# (router, URL prefixes): one line each, so additions do not touch each other.
+ROUTERS = [
+    (loadbalancers.router, LBAAS),
+    (listeners.router, LBAAS),
+    (pools.router, LBAAS),
+    (members.router, LBAAS),
+    (healthmonitors.router, LBAAS),
+]
 
 
 def create_app(svc: Services) -> FastAPI:
     app = FastAPI(title="portus", version="2.30", docs_url=None, redoc_url=None,
                   openapi_url="/v2/openapi.json")
     app.state.services = svc
-    for router in (loadbalancers.router, listeners.router, pools.router, members.router,
-                   healthmonitors.router):
-        for prefix in _PREFIXES:
-            app.include_router(router, prefix=prefix, include_in_schema=prefix == "/v2/lbaas")
+    for router, prefixes in ROUTERS:
+        for prefix in prefixes:
+            app.include_router(router, prefix=prefix, include_in_schema=prefix == prefixes[0])
 
     app.add_exception_handler(errors.APIError, errors.api_error_handler)
     app.add_exception_handler(RequestValidationError, errors.validation_error_handler)

@@ -24,8 +24,20 @@ class Services:
 
 @dataclass
 class Caller:
+    """Who is calling. `authorize` checks a policy rule (Octavia's names without the
+    `os_load-balancer_api:` prefix, e.g. "loadbalancer:post") against the project that
+    owns the target."""
     project_id: str | None
     is_admin: bool
+    roles: tuple[str, ...] = ()
+    user_id: str | None = None
+
+    def can(self, rule: str, target_project: str | None = None) -> bool:
+        return self.is_admin
+
+    def authorize(self, rule: str, target_project: str | None = None) -> None:
+        if not self.can(rule, target_project):
+            raise errors.Forbidden()
 
 
 def services(request: Request) -> Services:
