@@ -38,6 +38,12 @@ def cmd_run(args: argparse.Namespace, components: list[str]) -> int:
     from portus import service
 
     cfg = _load(args)
+    if "api" in components:
+        from portus.api import auth
+        try:
+            auth.check_files(cfg)  # a bad policy or token file stops the start, clearly
+        except ValueError as exc:
+            sys.exit(f"portus: configuration error: {exc}")
     service.setup_logging(cfg.log_level)
     service.prepare_dirs(cfg)
     db = service.open_database(cfg, upgrade="api" in components or args.command == "up")
@@ -60,6 +66,32 @@ def cmd_run(args: argparse.Namespace, components: list[str]) -> int:
         controller.stop()
         db.dispose()
         print("portus stopped.", flush=True)
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    """API tokens for auth_strategy = "token"; the secret is printed once, never stored."""
+    from portus import service
+    from portus.api import tokens
+
+    cfg = _load(args)
+    service.prepare_dirs(cfg)
+    db = service.open_database(cfg, upgrade=True)
+    try:
+        if args.action == "create":
+            roles = [r.strip() for r in args.roles.split(",") if r.strip()]
+            token_id, secret = tokens.create(db, args.project, roles, args.name, args.expires_in)
+            print(f"id      {token_id}\nproject {args.project}\nroles   {','.join(roles)}\n"
+                  f"token   {secret}\n(the token is shown only now; portus keeps its hash)")
+        elif args.action == "list":
+            print(f"{'id':<36}  {'name':<16}  {'project':<20}  {'roles':<24}  expires (UTC)")
+            for t in tokens.list_all(db):
+                print(f"{t.id:<36}  {t.name or '':<16}  {t.project_id or '':<20}  "
+                      f"{','.join(t.roles):<24}  {t.expires_at or 'never'}")
+        elif not tokens.delete(db, args.id):
+            sys.exit(f"portus: no token {args.id}")
+    finally:
+        db.dispose()
     return 0
 
 
@@ -101,6 +133,17 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("action", choices=["upgrade"])
     agent = sub.add_parser("amphora-agent", help="the agent inside an amphora")
     agent.add_argument("--agent-config", required=True, help="agent JSON config")
+    token = sub.add_parser("token", help="API tokens (auth_strategy = token)")
+    token_sub = token.add_subparsers(dest="action", required=True)
+    create = token_sub.add_parser("create", help="a new token; prints the secret once")
+    create.add_argument("--project", required=True, help="project the token acts for")
+    create.add_argument("--roles", required=True, help="comma-separated, e.g. member,reader")
+    create.add_argument("--name", default=None, help="a label (also the user id)")
+    create.add_argument("--expires-in", type=float, default=None, metavar="SECONDS",
+                        help="lifetime (default: no expiry)")
+    token_sub.add_parser("list", help="tokens (never their secrets)")
+    delete = token_sub.add_parser("delete", help="revoke a token")
+    delete.add_argument("id")
     demo = sub.add_parser("demo", help="two backends and a load balancer in front of them")
     demo.add_argument("--cleanup", action="store_true", help="remove what the demo made")
     demo.add_argument("--endpoint", default=None, help="API URL (default from config)")
@@ -120,6 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_db(args)
     if args.command == "amphora-agent":
         return cmd_agent(args)
+    if args.command == "token":
+        return cmd_token(args)
     return cmd_demo(args)
 
 

@@ -47,6 +47,7 @@ from portus.amphora.spec import (
     MemberSpec,
     PoolSpec,
 )
+from portus.amphora import render_l7  # noqa: E402 (it uses this module's checks at call time)
 from portus.common import constants
 
 TEMPLATE_NAME = "haproxy.cfg.j2"
@@ -281,6 +282,10 @@ class _Frontend:
     forwarded_port: bool
     forwarded_proto: str  # "" or the scheme
     default_backend: str  # "" when the listener has no (enabled) default pool
+    extra_binds: tuple[str, ...] = ()  # the same port on each additional VIP
+    l7_rules: tuple[str, ...] = ()  # acl + http-request lines (render_l7)
+    l7_backends: tuple[str, ...] = ()  # use_backend lines, before default_backend
+    no_pool_condition: str = ""  # lets L7-routed requests past the "no default pool" deny
 
 
 # --------------------------------------------------------------------------
@@ -394,8 +399,8 @@ def _backend_view(listener: ListenerSpec, pool: PoolSpec, mode: str) -> _Backend
 
 
 def _listener_view(
-    listener: ListenerSpec, vip: str, amp_maxconn: int
-) -> tuple[_Frontend, _Backend | None]:
+    listener: ListenerSpec, vip: str, amp_maxconn: int, extra_vips: tuple[str, ...] = ()
+) -> tuple[_Frontend, list[_Backend]]:
     name = check_identifier(listener.id, "listener id")
     if listener.protocol not in _COMPATIBLE_POOLS:
         raise RenderError(f"unsupported listener protocol {listener.protocol!r}")
@@ -406,14 +411,16 @@ def _listener_view(
         raise RenderError(f"invalid insert_headers {headers!r}")
     http = mode == "http"
 
-    backend = None
-    pool = listener.default_pool
-    if pool is not None and pool.enabled:
-        if pool.protocol not in constants.POOL_PROTOCOLS:
-            raise RenderError(f"unsupported pool protocol {pool.protocol!r}")
-        # PROXY/PROXYV2 pools carry the listener's traffic type.
-        pool_mode = {"HTTP": "http", "TCP": "tcp"}.get(pool.protocol, mode)
-        backend = _backend_view(listener, pool, pool_mode)
+    backend = _pool_backend(listener, listener.default_pool, mode)
+    # Enabled redirect pools of L7 policies get a backend of their own (once).
+    backends = {b.name: b for b in [backend] if b is not None}
+    redirect_names: dict[str, str] = {}
+    for policy in listener.l7policies:
+        extra = _pool_backend(listener, policy.redirect_pool, mode)
+        if extra is not None and policy.redirect_pool is not None:
+            backends.setdefault(extra.name, extra)
+            redirect_names[policy.redirect_pool.id] = extra.name
+    l7 = render_l7.l7_lines(listener, redirect_names)
 
     frontend = _Frontend(
         name=name,
@@ -426,8 +433,22 @@ def _listener_view(
         forwarded_port=http and header_enabled(headers, "X-Forwarded-Port"),
         forwarded_proto="http" if http and header_enabled(headers, "X-Forwarded-Proto") else "",
         default_backend=backend.name if backend is not None else "",
+        extra_binds=tuple(f"{extra}:{listener.port}" for extra in extra_vips),
+        l7_rules=l7.rules,
+        l7_backends=l7.backends,
+        no_pool_condition=render_l7.no_pool_condition(l7),
     )
-    return frontend, backend
+    return frontend, list(backends.values())
+
+
+def _pool_backend(listener: ListenerSpec, pool: PoolSpec | None, mode: str) -> _Backend | None:
+    if pool is None or not pool.enabled:
+        return None
+    if pool.protocol not in constants.POOL_PROTOCOLS:
+        raise RenderError(f"unsupported pool protocol {pool.protocol!r}")
+    # PROXY/PROXYV2 pools carry the listener's traffic type.
+    pool_mode = {"HTTP": "http", "TCP": "tcp"}.get(pool.protocol, mode)
+    return _backend_view(listener, pool, pool_mode)
 
 
 def _socket_path(base_dir: Any) -> str:
@@ -465,6 +486,7 @@ def render_haproxy(lb: LoadBalancerSpec, amp: AmphoraRuntime) -> str:
     maxconn = check_int(amp.maxconn, "amphora maxconn", 1, MAX_GLOBAL_MAXCONN)
     socket = _socket_path(amp.base_dir)
     vip = format_address(lb.vip_address, what="vip_address")
+    extra_vips = tuple(format_address(a, what="additional vip") for a in lb.additional_vips)
 
     frontends: list[_Frontend] = []
     backends: list[_Backend] = []
@@ -476,13 +498,12 @@ def render_haproxy(lb: LoadBalancerSpec, amp: AmphoraRuntime) -> str:
         listener_ids.add(listener.id)
         if not (lb.enabled and listener.enabled):
             continue
-        frontend, backend = _listener_view(listener, vip, maxconn)
+        frontend, listener_backends = _listener_view(listener, vip, maxconn, extra_vips)
         if listener.port in ports:
             raise RenderError(f"two enabled listeners on port {listener.port}")
         ports.add(listener.port)
         frontends.append(frontend)
-        if backend is not None:
-            backends.append(backend)
+        backends.extend(listener_backends)
 
     text = _template().render(
         lb_id=lb_id,

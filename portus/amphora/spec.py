@@ -49,6 +49,29 @@ class PoolSpec:
 
 
 @dataclass(frozen=True)
+class L7RuleSpec:
+    id: str
+    type: str  # HOST_NAME | PATH | FILE_TYPE | HEADER | COOKIE | SSL_*
+    compare_type: str  # REGEX | STARTS_WITH | ENDS_WITH | CONTAINS | EQUAL_TO
+    value: str
+    key: str | None = None
+    invert: bool = False
+
+
+@dataclass(frozen=True)
+class L7PolicySpec:
+    """An enabled policy with at least one enabled rule (the rules are ANDed)."""
+    id: str
+    action: str  # REJECT | REDIRECT_TO_URL | REDIRECT_TO_POOL | REDIRECT_PREFIX
+    position: int
+    rules: tuple[L7RuleSpec, ...]
+    redirect_pool: PoolSpec | None = None
+    redirect_url: str | None = None
+    redirect_prefix: str | None = None
+    redirect_http_code: int | None = None
+
+
+@dataclass(frozen=True)
 class ListenerSpec:
     id: str
     protocol: str  # HTTP | TCP
@@ -61,6 +84,7 @@ class ListenerSpec:
     timeout_tcp_inspect: int = 0
     insert_headers: dict = field(default_factory=dict)
     default_pool: PoolSpec | None = None
+    l7policies: tuple[L7PolicySpec, ...] = ()  # in position order
 
 
 @dataclass(frozen=True)
@@ -71,6 +95,8 @@ class LoadBalancerSpec:
     generation: int
     enabled: bool = True
     listeners: tuple[ListenerSpec, ...] = ()
+    # More VIPs (other subnets) that every listener also binds.
+    additional_vips: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

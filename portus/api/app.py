@@ -8,12 +8,23 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from portus.api import amphorae
+from portus.api import auth
 from portus.api import errors
+from portus.api import availabilityzoneprofiles, availabilityzones, flavorprofiles, flavors
+from portus.api import providers, quotas
+from portus.api import http_limits
 from portus.api import healthmonitors
+from portus.api import l7policies
+from portus.api import l7rules
+from portus.api import identity
 from portus.api import listeners
 from portus.api import loadbalancers
 from portus.api import members
+from portus.api import networking
+from portus.api import policy
 from portus.api import pools
+from portus.api import responses
 from portus.api.deps import Services
 
 # Minor versions whose behaviour portus implements for the resources it serves.
@@ -27,6 +38,19 @@ ROUTERS = [
     (pools.router, LBAAS),
     (members.router, LBAAS),
     (healthmonitors.router, LBAAS),
+    (quotas.router, LBAAS),
+    (providers.router, LBAAS),
+    (flavors.router, LBAAS),
+    (flavorprofiles.router, LBAAS),
+    (availabilityzones.router, LBAAS),
+    (availabilityzoneprofiles.router, LBAAS),
+    (l7policies.router, LBAAS),
+    (l7rules.router, LBAAS),
+    (amphorae.router, ("/v2/octavia", "/v2.0/octavia")),
+    (amphorae.lb_router, LBAAS),  # PUT /loadbalancers/{id}/failover
+    (networking.router, networking.PREFIXES),  # read-only Neutron shim for CLI lookups
+    (networking.discovery, ("/networking",)),
+    (identity.router, ("",)),  # noauth: `openstack ... --project X` looks X up
 ]
 
 
@@ -37,11 +61,16 @@ def create_app(svc: Services) -> FastAPI:
     for router, prefixes in ROUTERS:
         for prefix in prefixes:
             app.include_router(router, prefix=prefix, include_in_schema=prefix == prefixes[0])
+    responses.install(app)  # the OpenAPI document describes responses and faults too
 
     app.add_exception_handler(errors.APIError, errors.api_error_handler)
     app.add_exception_handler(RequestValidationError, errors.validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, errors.http_error_handler)
     app.add_exception_handler(Exception, errors.unexpected_error_handler)
+    # Authentication sits inside CORS (preflights need no token) and the request id.
+    app.state.policy = policy.Policy.load(svc.cfg.api.policy_file)
+    app.add_middleware(auth.AuthMiddleware, authenticator=auth.build(svc.cfg, svc.db))
+    http_limits.install(app, svc.cfg.api)  # body size limit, CORS (inside the request id)
 
     @app.middleware("http")
     async def request_id(request: Request,

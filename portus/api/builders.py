@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portus.api import errors, schemas as s
+from portus.api import errors, provider_support, schemas as s
 from portus.common import constants as C
 from portus.common.config import Config
 from portus.db import models as m
@@ -107,6 +107,7 @@ def new_pool(cfg: Config, session: Session, body: s.PoolSingle, lb: m.LoadBalanc
     for field in ("protocol", "lb_algorithm"):
         if getattr(body, field) is None:
             raise errors.InvalidField(f"{path}.{field}", None, "Mandatory field missing.")
+    check_pool_provider(cfg, lb, str(body.protocol), str(body.lb_algorithm))
     pool = m.Pool(**_named(body, project_id), protocol=body.protocol,
                   lb_algorithm=body.lb_algorithm,
                   session_persistence=(body.session_persistence.model_dump(exclude_none=True)
@@ -126,6 +127,12 @@ def new_pool(cfg: Config, session: Session, body: s.PoolSingle, lb: m.LoadBalanc
         seen.add(key)
         session.add(new_member(cfg, member_body, pool, project_id, body.healthmonitor is not None))
     return pool
+
+
+def check_pool_provider(cfg: Config, lb: m.LoadBalancer, protocol: str, algorithm: str) -> None:
+    """The load balancer's provider may refuse an option (the amphora: SOURCE_IP_PORT, 501)."""
+    drv = provider_support.lb_driver(cfg, lb)
+    provider_support.call(drv.check_pool, protocol, algorithm)
 
 
 def check_listener_port_free(session: Session, lb_id: str, protocol: str, port: int) -> None:

@@ -6,12 +6,14 @@ from typing import Any, Callable
 from urllib.parse import urlencode
 
 from fastapi import Request
-from sqlalchemy import Select, and_, false, or_, select
+from sqlalchemy import Select, and_, exists, false, not_, or_, select
 from sqlalchemy.orm import Session
 
 from portus.api import errors
+from portus.db import models as m
 
 _RESERVED = {"limit", "marker", "page_reverse", "sort", "sort_key", "sort_dir", "fields"}
+_TAG_FILTERS = ("tags", "tags-any", "not-tags", "not-tags-any")
 _API_TO_COLUMN = {"admin_state_up": "enabled", "tenant_id": "project_id",
                   "max_retries": "rise_threshold", "max_retries_down": "fall_threshold",
                   "loadbalancer_id": "load_balancer_id"}
@@ -23,6 +25,11 @@ class ListSpec:
     plural: str
     filterable: tuple[str, ...]  # API attribute names accepted as filters
     serialize: Callable[[Session, list[Any]], list[dict[str, Any]]]
+    # Models without an `id` or `created_at` (quotas, flavors, availability zones) name
+    # their key column (the marker) and their default sort.
+    key: str = "id"
+    default_sort: tuple[str, ...] = ("created_at", "id")
+    links_key: str = ""  # empty: "<plural>_links"
 
 
 def _coerce(column: Any, value: str) -> Any:
@@ -55,7 +62,8 @@ def _sort_keys(request: Request, spec: ListSpec) -> list[tuple[str, str]]:
         for i, key in enumerate(params.getlist("sort_key")):
             keys.append((key, dirs[i] if i < len(dirs) else "asc"))
     # Only the API's own attributes: not relationships, internal columns or Python names.
-    sortable = set(spec.filterable) | {"created_at", "updated_at"}
+    sortable = set(spec.filterable) | {c for c in ("created_at", "updated_at")
+                                       if hasattr(spec.model, c)}
     out = []
     for key, direction in keys:
         column = _API_TO_COLUMN.get(key, key)
@@ -64,7 +72,7 @@ def _sort_keys(request: Request, spec: ListSpec) -> list[tuple[str, str]]:
         if direction not in ("asc", "desc"):
             raise errors.BadRequest(f"Supplied sort direction '{direction}' is not valid.")
         out.append((column, direction))
-    for default in ("created_at", "id"):
+    for default in spec.default_sort:
         if default not in [k for k, _ in out]:
             out.append((default, out[0][1] if out else "asc"))
     return out
@@ -74,8 +82,9 @@ def list_response(request: Request, session: Session, spec: ListSpec, query: Sel
                   max_limit: int) -> dict[str, Any]:
     model = spec.model
     params = request.query_params
+    query = _tag_filters(request, model, query)
     for key in params.keys():
-        if key in _RESERVED:
+        if key in _RESERVED or (key in _TAG_FILTERS and hasattr(model, "tag_rows")):
             continue
         if key not in spec.filterable:
             raise errors.BadRequest(f"Invalid filter argument: {key}")
@@ -84,14 +93,18 @@ def list_response(request: Request, session: Session, spec: ListSpec, query: Sel
         query = query.where(column.in_([_coerce(column, v) for v in values]))
 
     limit_text = params.get("limit")
-    limit = max_limit
-    if limit_text is not None and limit_text.lower() != "infinite":
-        try:
-            limit = int(limit_text)
-        except ValueError:
-            raise errors.BadRequest(f"Invalid limit value: {limit_text}") from None
-        if limit < 1 or limit > max_limit:
-            limit = max_limit
+    limit: int | None = max_limit
+    if limit_text is not None:
+        # As Octavia: "infinite" or a limit below 1 means no limit; above the maximum,
+        # the maximum.
+        if limit_text.lower() == "infinite":
+            limit = None
+        else:
+            try:
+                limit = int(limit_text)
+            except ValueError:
+                raise errors.BadRequest(f"Invalid limit value: {limit_text}") from None
+            limit = None if limit < 1 else min(limit, max_limit)
     page_reverse = params.get("page_reverse", "false").lower() == "true"
     sort = _sort_keys(request, spec)
     marker = params.get("marker")
@@ -108,8 +121,11 @@ def list_response(request: Request, session: Session, spec: ListSpec, query: Sel
             # NULLs last ascending, first descending, on every database (they differ).
             order.append(col.is_(None).asc() if ascending else col.is_(None).desc())
         order.append(col.asc() if ascending else col.desc())
-    rows = list(session.execute(query.order_by(*order).limit(limit + 1)).scalars().unique())
-    page_full = len(rows) > limit
+    query = query.order_by(*order)
+    if limit is not None:
+        query = query.limit(limit + 1)  # one more row tells whether a next page exists
+    rows = list(session.execute(query).scalars().unique())
+    page_full = limit is not None and len(rows) > limit
     rows = rows[:limit]
     if page_reverse:
         rows.reverse()
@@ -117,7 +133,8 @@ def list_response(request: Request, session: Session, spec: ListSpec, query: Sel
     items = spec.serialize(session, rows)
     if fields:
         items = [{k: v for k, v in item.items() if k in fields} for item in items]
-    return {spec.plural: items, f"{spec.plural}_links": _links(request, rows, page_full, marker, limit)}
+    links = _links(request, [getattr(r, spec.key) for r in rows], page_full, marker, limit or 0)
+    return {spec.plural: items, f"{spec.links_key or spec.plural + '_links'}": links}
 
 
 def _after(model: type, marker_row: Any, sort: list[tuple[str, str]], reverse: bool) -> Any:
@@ -149,18 +166,23 @@ def _beyond(col: Any, value: Any, ascending: bool, nullable: bool) -> Any:
     return col < value
 
 
-def _links(request: Request, rows: list[Any], page_full: bool, marker: str | None,
+def _links(request: Request, rows: list[str], page_full: bool, marker: str | None,
            limit: int) -> list[dict[str, str]]:
     # As Octavia: "next" when the page is full, "previous" only when a marker was given.
     base = str(request.url).split("?")[0]
+    services = getattr(request.app.state, "services", None)
+    api_base_uri = services.cfg.api.api_base_uri if services is not None else ""
+    if api_base_uri:  # behind a proxy: the address clients use, not the one we see
+        base = api_base_uri.rstrip("/") + request.url.path
     params = [(k, v) for k, v in request.query_params.multi_items()
               if k not in ("marker", "page_reverse", "limit")]
     links = []
     if rows and page_full:
-        query = params + [("limit", str(limit)), ("marker", rows[-1].id)]
+        query = params + [("limit", str(limit)), ("marker", rows[-1])]
         links.append({"rel": "next", "href": f"{base}?{urlencode(query)}"})
     if rows and marker:
-        query = params + [("limit", str(limit)), ("marker", rows[0].id), ("page_reverse", "True")]
+        query = (params + ([("limit", str(limit))] if limit else [])  # 0: unlimited
+                 + [("marker", rows[0]), ("page_reverse", "True")])
         links.append({"rel": "previous", "href": f"{base}?{urlencode(query)}"})
     return links
 
@@ -170,4 +192,36 @@ def base_query(model: type, project_id: str | None, is_admin: bool) -> Select[An
         model.provisioning_status != "DELETED")  # type: ignore[attr-defined]
     if not is_admin and project_id:
         query = query.where(model.project_id == project_id)  # type: ignore[attr-defined]
+    return query
+
+
+def _tag_values(request: Request, name: str) -> list[str]:
+    values: list[str] = []
+    for raw in request.query_params.getlist(name):
+        values.extend(v for v in raw.split(",") if v)
+    return values
+
+
+def _has_tag(model: Any, tags: list[str]) -> Any:
+    """EXISTS: the row has one of `tags` (a correlated subquery on the tag table)."""
+    return exists().where(m.Tag.resource_id == model.id, m.Tag.tag.in_(tags))
+
+
+def _tag_filters(request: Request, model: Any, query: Select[Any]) -> Select[Any]:
+    """tags (all of), tags-any, not-tags (lacks at least one of), not-tags-any; values
+    comma-separated or repeated. Pushed to SQL, so paging stays in SQL too."""
+    if not hasattr(model, "tag_rows"):
+        return query
+    all_of = _tag_values(request, "tags")
+    if all_of:
+        query = query.where(and_(*[_has_tag(model, [t]) for t in all_of]))
+    any_of = _tag_values(request, "tags-any")
+    if any_of:
+        query = query.where(_has_tag(model, any_of))
+    not_all = _tag_values(request, "not-tags")
+    if not_all:
+        query = query.where(not_(and_(*[_has_tag(model, [t]) for t in not_all])))
+    not_any = _tag_values(request, "not-tags-any")
+    if not_any:
+        query = query.where(not_(_has_tag(model, not_any)))
     return query

@@ -7,7 +7,9 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.orm import Session
 
 from portus.api import builders, collections, errors, schemas as s, views
-from portus.api.deps import Caller, Services, caller, project_for_create, services, write
+from portus.api import quota
+from portus.api.deps import (Caller, Services, authorize_create, caller, project_for_create,
+                             services, write)
 from portus.api.pools import get_pool
 from portus.common import constants as C
 from portus.db import models as m, status
@@ -18,7 +20,7 @@ NAME = "Health Monitor"
 
 def get_hm(session: Session, hm_id: str, who: Caller) -> m.HealthMonitor:
     hm = session.get(m.HealthMonitor, hm_id)
-    if hm is None or (not who.is_admin and hm.project_id != who.project_id):
+    if hm is None:  # existence only: the handler authorizes
         raise errors.NotFound(NAME, hm_id)
     return hm
 
@@ -35,7 +37,8 @@ LIST = collections.ListSpec(
 def list_healthmonitors(request: Request, svc: Services = Depends(services),
                         who: Caller = Depends(caller)) -> dict[str, Any]:
     with svc.db.read() as session:
-        query = collections.base_query(m.HealthMonitor, who.project_id, who.is_admin)
+        project = who.list_scope("healthmonitor", request.query_params)
+        query = collections.base_query(m.HealthMonitor, project, False)
         return collections.list_response(request, session, LIST, query,
                                          svc.cfg.api.pagination_max_limit)
 
@@ -49,12 +52,15 @@ def create_healthmonitor(body: s.HealthMonitorCreate, svc: Services = Depends(se
             pool = get_pool(session, req.pool_id, who)
         except errors.NotFound:
             raise errors.InvalidField("pool_id", req.pool_id, "Pool not found.") from None
+        who.authorize("healthmonitor:post", pool.project_id)  # before revealing any conflict
         if pool.health_monitor is not None:
             raise errors.Conflict(f"This pool already has a health monitor ({pool.health_monitor.id})")
         project_id = project_for_create(who, req.project_id or pool.project_id, req.tenant_id)
+        authorize_create(who, "healthmonitor:post", pool.project_id, project_id)
         status.lock_pool_child(session, pool)
         hm = builders.new_health_monitor(req, pool, project_id)
         session.add(hm)
+        quota.enforce(session, svc.cfg, project_id, [m.HealthMonitor])
         session.flush()
         out = views.healthmonitor(hm)
     svc.notify(pool.load_balancer_id)
@@ -65,7 +71,9 @@ def create_healthmonitor(body: s.HealthMonitorCreate, svc: Services = Depends(se
 def show_healthmonitor(hm_id: str, request: Request, svc: Services = Depends(services),
                        who: Caller = Depends(caller)) -> dict[str, Any]:
     with svc.db.read() as session:
-        body = views.healthmonitor(get_hm(session, hm_id, who))
+        hm = get_hm(session, hm_id, who)
+        who.authorize("healthmonitor:get_one", hm.project_id)
+        body = views.healthmonitor(hm)
     return {"healthmonitor": views.select_fields(body, request.query_params.getlist("fields"))}
 
 
@@ -80,6 +88,7 @@ def update_healthmonitor(hm_id: str, body: s.HealthMonitorUpdate, svc: Services 
     req = body.healthmonitor
     with write(svc) as session:
         hm = get_hm(session, hm_id, who)
+        who.authorize("healthmonitor:put", hm.project_id)
         builders.check_health_monitor(req, hm.type)
         http_defaults = {"http_method": "GET", "url_path": "/", "expected_codes": "200"}
         defaults: dict[str, Any] = {"max_retries_down": 3, "admin_state_up": True, "tags": []}
@@ -108,6 +117,7 @@ def delete_healthmonitor(hm_id: str, svc: Services = Depends(services),
                          who: Caller = Depends(caller)) -> Response:
     with write(svc) as session:
         hm = get_hm(session, hm_id, who)
+        who.authorize("healthmonitor:delete", hm.project_id)
         status.lock_pool_child(session, hm.pool)
         hm.provisioning_status = C.PENDING_DELETE
         lb_id = hm.pool.load_balancer_id

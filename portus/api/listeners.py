@@ -7,7 +7,9 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.orm import Session
 
 from portus.api import builders, collections, errors, schemas as s, views
-from portus.api.deps import Caller, Services, caller, project_for_create, services, write
+from portus.api import l7build, quota
+from portus.api.deps import (Caller, Services, authorize_create, caller, project_for_create,
+                             services, write)
 from portus.api.loadbalancers import get_lb, sum_stats
 from portus.common import constants as C
 from portus.db import models as m, status
@@ -18,7 +20,7 @@ NAME = "Listener"
 
 def get_listener(session: Session, listener_id: str, who: Caller) -> m.Listener:
     listener = session.get(m.Listener, listener_id)
-    if listener is None or (not who.is_admin and listener.project_id != who.project_id):
+    if listener is None:  # existence only: the handler authorizes
         raise errors.NotFound(NAME, listener_id)
     return listener
 
@@ -36,7 +38,8 @@ LIST = collections.ListSpec(
 def list_listeners(request: Request, svc: Services = Depends(services),
                    who: Caller = Depends(caller)) -> dict[str, Any]:
     with svc.db.read() as session:
-        query = collections.base_query(m.Listener, who.project_id, who.is_admin)
+        project = who.list_scope("listener", request.query_params)
+        query = collections.base_query(m.Listener, project, False)
         return collections.list_response(request, session, LIST, query,
                                          svc.cfg.api.pagination_max_limit)
 
@@ -48,6 +51,7 @@ def create_listener(body: s.ListenerCreate, svc: Services = Depends(services),
     with write(svc) as session:
         lb = _lb_for_child(session, req.loadbalancer_id, who)
         project_id = project_for_create(who, req.project_id or lb.project_id, req.tenant_id)
+        authorize_create(who, "listener:post", lb.project_id, project_id)
         builders.check_listener_port_free(session, lb.id, req.protocol, req.protocol_port)
         status.lock_lb(session, lb.id)
         listener = builders.new_listener(svc.cfg, session, req, lb, project_id)
@@ -60,6 +64,12 @@ def create_listener(body: s.ListenerCreate, svc: Services = Depends(services),
             pool = builders.new_pool(svc.cfg, session, req.default_pool, lb, project_id,
                                      "listener.default_pool")
             builders.attach_default_pool(listener, pool)
+        for j, policy_body in enumerate(req.l7policies or []):
+            l7build.new_policy(session, policy_body, listener, project_id,
+                               path=f"listener.l7policies.{j}.")
+        new_pool = pool if req.default_pool is not None else None
+        quota.enforce(session, svc.cfg, project_id, quota.listener_kinds(listener)
+                      + (quota.pool_kinds(new_pool) if new_pool else []))
         session.flush()
         out = views.listener(listener)
     svc.notify(lb.id)
@@ -85,7 +95,9 @@ def _usable_pool(session: Session, pool_id: str, lb_id: str) -> m.Pool:
 def show_listener(listener_id: str, request: Request, svc: Services = Depends(services),
                   who: Caller = Depends(caller)) -> dict[str, Any]:
     with svc.db.read() as session:
-        body = views.listener(get_listener(session, listener_id, who))
+        listener = get_listener(session, listener_id, who)
+        who.authorize("listener:get_one", listener.project_id)
+        body = views.listener(listener)
     return {"listener": views.select_fields(body, request.query_params.getlist("fields"))}
 
 
@@ -99,6 +111,7 @@ def update_listener(listener_id: str, body: s.ListenerUpdate, svc: Services = De
     req = body.listener
     with write(svc) as session:
         listener = get_listener(session, listener_id, who)
+        who.authorize("listener:put", listener.project_id)
         status.lock_lb(session, listener.load_balancer_id)
         for field in req.model_fields_set:
             value = getattr(req, field)
@@ -135,6 +148,7 @@ def delete_listener(listener_id: str, svc: Services = Depends(services),
                     who: Caller = Depends(caller)) -> Response:
     with write(svc) as session:
         listener = get_listener(session, listener_id, who)
+        who.authorize("listener:delete", listener.project_id)
         status.lock_lb(session, listener.load_balancer_id)
         listener.provisioning_status = C.PENDING_DELETE
     svc.notify(listener.load_balancer_id)
@@ -145,5 +159,5 @@ def delete_listener(listener_id: str, svc: Services = Depends(services),
 def listener_stats(listener_id: str, svc: Services = Depends(services),
                    who: Caller = Depends(caller)) -> dict[str, Any]:
     with svc.db.read() as session:
-        get_listener(session, listener_id, who)
+        who.authorize("listener:get_stats", get_listener(session, listener_id, who).project_id)
         return {"stats": sum_stats(session, m.ListenerStatistics.listener_id == listener_id)}

@@ -9,7 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from portus.api import builders, collections, errors, schemas as s, views
+from portus.api import additional_vips, builders, collections, errors, schemas as s, views
+from portus.api import l7build
+from portus.api import provider_support, quota
 from portus.api.deps import Caller, Services, caller, project_for_create, services, write
 from portus.common import constants as C
 from portus.db import ipam, models as m, status
@@ -19,10 +21,10 @@ NAME = "Load Balancer"
 
 
 def get_lb(session: Session, lb_id: str, who: Caller) -> m.LoadBalancer:
+    """The load balancer, or 404. Only existence: the caller authorizes (another
+    project's load balancer is then 403, as in Octavia)."""
     lb = session.get(m.LoadBalancer, lb_id)
     if lb is None or lb.provisioning_status == C.DELETED:
-        raise errors.NotFound(NAME, lb_id)
-    if not who.is_admin and who.project_id and lb.project_id != who.project_id:
         raise errors.NotFound(NAME, lb_id)
     return lb
 
@@ -59,7 +61,8 @@ LIST = collections.ListSpec(
 def list_loadbalancers(request: Request, svc: Services = Depends(services),
                        who: Caller = Depends(caller)) -> dict[str, Any]:
     with svc.db.read() as session:
-        query = collections.base_query(m.LoadBalancer, who.project_id, who.is_admin)
+        project = who.list_scope("loadbalancer", request.query_params)
+        query = collections.base_query(m.LoadBalancer, project, False)
         return collections.list_response(request, session, LIST, query,
                                          svc.cfg.api.pagination_max_limit)
 
@@ -69,15 +72,9 @@ def create_loadbalancer(body: s.LoadBalancerCreate, svc: Services = Depends(serv
                         who: Caller = Depends(caller)) -> dict[str, Any]:
     req = body.loadbalancer
     project_id = project_for_create(who, req.project_id, req.tenant_id)
+    who.authorize("loadbalancer:post", project_id)
     subnet = _vip_subnet(svc, req)
-    if req.provider not in (None, C.PROVIDER_AMPHORA, "octavia"):
-        raise errors.InvalidField("provider", req.provider,
-                                  f"Provider '{req.provider}' is not enabled.")
-    if req.flavor_id is not None:
-        raise errors.InvalidField("flavor_id", req.flavor_id, "Flavor not found.")
-    if req.availability_zone is not None:
-        raise errors.InvalidField("availability_zone", req.availability_zone,
-                                  "Availability zone not found.")
+    additional_vips.validate(svc.cfg, req, subnet)
     # Two API processes may pick the same free address at once; the unique constraint
     # on (subnet, address) lets one win and the other tries the next free address.
     for attempt in range(1, _VIP_ATTEMPTS + 1):
@@ -105,6 +102,8 @@ class _AddressTaken(Exception):
 def _create(svc: Services, req: s.LoadBalancerPOST, project_id: str,
             subnet: Any) -> tuple[str, dict[str, Any]]:
     with write(svc) as session:
+        placement = _placement(svc, session, req, subnet)
+        quota.lock(session, svc.cfg, project_id)
         try:
             address = ipam.allocate_vip(session, subnet, req.vip_address)
         except ipam.AddressUnavailable as exc:
@@ -113,17 +112,22 @@ def _create(svc: Services, req: s.LoadBalancerPOST, project_id: str,
             raise errors.APIError(f"No VIP address available in subnet {subnet.id}", 409) from None
         lb = m.LoadBalancer(
             id=m.new_id(), name=req.name, description=req.description, enabled=req.admin_state_up,
-            project_id=project_id, tags=req.tags or [], provider=C.PROVIDER_AMPHORA,
-            topology=C.TOPOLOGY_SINGLE, provisioning_status=C.PENDING_CREATE,
+            project_id=project_id, tags=req.tags or [], provider=placement.provider,
+            topology=placement.flavor.get("loadbalancer_topology", C.TOPOLOGY_SINGLE),
+            flavor_id=req.flavor_id, availability_zone=req.availability_zone,
+            provisioning_status=C.PENDING_CREATE,
             operating_status=C.OFFLINE, desired_generation=1, applied_generation=0)
         lb.vip = m.Vip(ip_address=address, subnet_id=subnet.id, network_id=subnet.network_id,
                        port_id=m.new_id())
         session.add(lb)
         try:
             session.flush()  # claims the address now, so a race shows up here
+            additional_vips.attach(svc.cfg, session, lb, req)
+            session.flush()
         except IntegrityError:
             raise _AddressTaken() from None
         listeners, pools = _build_graph(svc, session, req, lb, project_id)
+        quota.enforce(session, svc.cfg, project_id, quota.kinds_in_graph(lb))
         session.flush()
         body_out = views.loadbalancer(lb)
         if req.listeners or req.pools:
@@ -132,6 +136,18 @@ def _create(svc: Services, req: s.LoadBalancerPOST, project_id: str,
                                                 if li.default_pool_id == p.id],
                                             [mb.id for mb in p.members]) for p in pools]
     return lb.id, body_out
+
+
+def _placement(svc: Services, session: Session, req: s.LoadBalancerPOST,
+               subnet: Any) -> provider_support.Placement:
+    """Provider, flavor and availability zone of the new load balancer (400/501)."""
+    placement = provider_support.resolve(session, svc.cfg, req.provider, req.flavor_id,
+                                         req.availability_zone)
+    allowed = placement.availability_zone.get("valid_vip_networks")
+    if allowed and subnet.network_id not in allowed:
+        raise errors.BadRequest("Validation failure: Supplied VIP network_id is not allowed "
+                                "by the configuration of this deployment.")
+    return placement
 
 
 def _vip_subnet(svc: Services, req: s.LoadBalancerPOST) -> Any:
@@ -200,15 +216,34 @@ def _build_graph(svc: Services, session: Session, req: s.LoadBalancerPOST, lb: m
             if pool not in pools:
                 pools.append(pool)
             builders.attach_default_pool(listener, pool)
+        for j, pbody in enumerate(lbody.l7policies or []):
+            _graph_l7policy(svc, session, pbody, listener, pools_by_name, pools, lb, project_id,
+                            f"loadbalancer.listeners.{i}.l7policies.{j}.")
         listeners.append(listener)
     return listeners, pools
 
 
+def _graph_l7policy(svc: Services, session: Session, body: s.L7PolicySingle,
+                    listener: m.Listener, pools_by_name: dict[str, m.Pool], pools: list[m.Pool],
+                    lb: m.LoadBalancer, project_id: str, path: str) -> None:
+    # Pools do not exist before this request, so a redirect pool is given by name.
+    if body.redirect_pool_id is not None:
+        raise errors.InvalidField(f"{path}redirect_pool_id", body.redirect_pool_id,
+                                  "Use redirect_pool in a fully populated load balancer.")
+    redirect = None
+    if body.redirect_pool is not None:
+        redirect = _graph_pool(svc, session, body.redirect_pool, pools_by_name, lb, project_id,
+                               0, f"{path}redirect_pool")
+        if redirect not in pools:
+            pools.append(redirect)
+    l7build.new_policy(session, body, listener, project_id, redirect, path)
+
+
 def _graph_pool(svc: Services, session: Session, body: s.PoolSingle,
                 pools_by_name: dict[str, m.Pool], lb: m.LoadBalancer, project_id: str,
-                index: int) -> m.Pool:
+                index: int, path: str | None = None) -> m.Pool:
     # A name alone refers to a pool in loadbalancer.pools; anything more defines one.
-    path = f"loadbalancer.listeners.{index}.default_pool"
+    path = path or f"loadbalancer.listeners.{index}.default_pool"
     if body.is_reference:
         if not body.name:
             raise errors.InvalidField(f"{path}.name", None, "Mandatory field missing.")
@@ -229,6 +264,7 @@ def show_loadbalancer(lb_id: str, request: Request, svc: Services = Depends(serv
                       who: Caller = Depends(caller)) -> dict[str, Any]:
     with svc.db.read() as session:
         lb = get_lb(session, lb_id, who)
+        who.authorize("loadbalancer:get_one", lb.project_id)
         body = _serialize(session, [lb])[0]
     return {"loadbalancer": views.select_fields(body, request.query_params.getlist("fields"))}
 
@@ -238,7 +274,7 @@ def update_loadbalancer(lb_id: str, body: s.LoadBalancerUpdate, svc: Services = 
                         who: Caller = Depends(caller)) -> dict[str, Any]:
     req = body.loadbalancer
     with write(svc) as session:
-        get_lb(session, lb_id, who)
+        who.authorize("loadbalancer:put", get_lb(session, lb_id, who).project_id)
         # An update also retries a load balancer that went to ERROR.
         status.lock_lb(session, lb_id, allowed=(C.ACTIVE, C.ERROR))
         lb = get_lb(session, lb_id, who)
@@ -262,7 +298,7 @@ def delete_loadbalancer(lb_id: str, request: Request, svc: Services = Depends(se
                         who: Caller = Depends(caller)) -> Response:
     cascade = request.query_params.get("cascade", "false").lower() == "true"
     with write(svc) as session:
-        get_lb(session, lb_id, who)
+        who.authorize("loadbalancer:delete", get_lb(session, lb_id, who).project_id)
         if not cascade:
             children = session.execute(
                 select(func.count()).select_from(m.Listener)
@@ -286,8 +322,7 @@ def status_tree(session: Session, lb: m.LoadBalancer) -> dict[str, Any]:
     listeners = []
     for li in sorted(lb.listeners, key=lambda x: x.created_at):
         pools = []
-        if li.default_pool is not None:
-            p = li.default_pool
+        for p in l7build.listener_pools(li):
             pool = obj(p)
             if p.health_monitor is not None:
                 pool["health_monitor"] = dict(obj(p.health_monitor), type=p.health_monitor.type)
@@ -303,14 +338,16 @@ def status_tree(session: Session, lb: m.LoadBalancer) -> dict[str, Any]:
 def show_status(lb_id: str, svc: Services = Depends(services),
                 who: Caller = Depends(caller)) -> dict[str, Any]:
     with svc.db.read() as session:
-        return status_tree(session, get_lb(session, lb_id, who))
+        lb = get_lb(session, lb_id, who)
+        who.authorize("loadbalancer:get_status", lb.project_id)
+        return status_tree(session, lb)
 
 
 @router.get("/loadbalancers/{lb_id}/stats")
 def show_stats(lb_id: str, svc: Services = Depends(services),
                who: Caller = Depends(caller)) -> dict[str, Any]:
     with svc.db.read() as session:
-        get_lb(session, lb_id, who)
+        who.authorize("loadbalancer:get_stats", get_lb(session, lb_id, who).project_id)
         listener_ids = select(m.Listener.id).where(m.Listener.load_balancer_id == lb_id)
         return {"stats": sum_stats(session, m.ListenerStatistics.listener_id.in_(listener_ids))}
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portus.api import builders, collections, errors, schemas as s, views
-from portus.api.deps import Caller, Services, caller, project_for_create, services, write
+from portus.api import quota
+from portus.api.deps import (Caller, Services, authorize_create, caller, project_for_create,
+                             services, write)
 from portus.api.pools import get_pool
 from portus.common import constants as C
 from portus.db import models as m, status
@@ -36,8 +39,9 @@ LIST = collections.ListSpec(
 def list_members(pool_id: str, request: Request, svc: Services = Depends(services),
                  who: Caller = Depends(caller)) -> dict[str, Any]:
     with svc.db.read() as session:
-        get_pool(session, pool_id, who)
-        query = collections.base_query(m.Member, who.project_id, who.is_admin)
+        # As Octavia: get_all on the pool's project, then every member of the pool.
+        who.authorize("member:get_all", get_pool(session, pool_id, who).project_id)
+        query = collections.base_query(m.Member, None, True)
         query = query.where(m.Member.pool_id == pool_id)
         return collections.list_response(request, session, LIST, query,
                                          svc.cfg.api.pagination_max_limit)
@@ -50,6 +54,7 @@ def create_member(pool_id: str, body: s.MemberCreate, svc: Services = Depends(se
     with write(svc) as session:
         pool = get_pool(session, pool_id, who)
         project_id = project_for_create(who, req.project_id or pool.project_id, req.tenant_id)
+        authorize_create(who, "member:post", pool.project_id, project_id)
         duplicate = session.query(m.Member.id).filter_by(
             pool_id=pool_id, address=req.address, protocol_port=req.protocol_port).first()
         if duplicate:
@@ -59,6 +64,7 @@ def create_member(pool_id: str, body: s.MemberCreate, svc: Services = Depends(se
         member = builders.new_member(svc.cfg, req, pool, project_id,
                                      pool.health_monitor is not None)
         session.add(member)
+        quota.enforce(session, svc.cfg, project_id, [m.Member])
         session.flush()
         out = views.member(member)
     svc.notify(pool.load_balancer_id)
@@ -69,7 +75,9 @@ def create_member(pool_id: str, body: s.MemberCreate, svc: Services = Depends(se
 def show_member(pool_id: str, member_id: str, request: Request,
                 svc: Services = Depends(services), who: Caller = Depends(caller)) -> dict[str, Any]:
     with svc.db.read() as session:
-        body = views.member(get_member(session, pool_id, member_id, who))
+        member = get_member(session, pool_id, member_id, who)
+        who.authorize("member:get_one", member.project_id)
+        body = views.member(member)
     return {"member": views.select_fields(body, request.query_params.getlist("fields"))}
 
 
@@ -80,13 +88,16 @@ def update_member(pool_id: str, member_id: str, body: s.MemberUpdate,
     defaults = {"weight": 1, "backup": False, "admin_state_up": True, "tags": []}
     with write(svc) as session:
         member = get_member(session, pool_id, member_id, who)
+        who.authorize("member:put", member.project_id)
+        status.refuse_deleting("member", member)
         status.lock_pool_child(session, member.pool)
         for field in req.model_fields_set:
             value = getattr(req, field)
             if value is None:
                 value = defaults.get(field)
             setattr(member, "enabled" if field == "admin_state_up" else field, value)
-        member.provisioning_status = C.PENDING_UPDATE
+        if member.provisioning_status != C.PENDING_CREATE:  # not applied yet: stays so
+            member.provisioning_status = C.PENDING_UPDATE
         session.flush()
         out = views.member(member)
     svc.notify(member.pool.load_balancer_id)
@@ -98,8 +109,94 @@ def delete_member(pool_id: str, member_id: str, svc: Services = Depends(services
                   who: Caller = Depends(caller)) -> Response:
     with write(svc) as session:
         member = get_member(session, pool_id, member_id, who)
+        who.authorize("member:delete", member.project_id)
+        status.refuse_deleting("member", member)
         status.lock_pool_child(session, member.pool)
         member.provisioning_status = C.PENDING_DELETE
         lb_id = member.pool.load_balancer_id
     svc.notify(lb_id)
     return Response(status_code=204)
+
+
+# --- batch update (PUT /pools/{pool_id}/members) --------------------------------------
+
+class MemberBatch(s.Strict):
+    members: list[s.MemberSingle]
+
+
+_BATCH_FIELDS = ("name", "weight", "backup", "admin_state_up", "monitor_address",
+                 "monitor_port", "tags")
+
+
+@router.put("/pools/{pool_id}/members", status_code=202)
+def batch_update_members(pool_id: str, body: MemberBatch, request: Request,
+                         svc: Services = Depends(services),
+                         who: Caller = Depends(caller)) -> Response:
+    """Make the pool's members match the body, matched by (address, protocol_port):
+    new ones are created, matched ones updated, the others deleted (unless
+    additive_only). One transaction, one generation."""
+    additive = request.query_params.get("additive_only", "false").lower() == "true"
+    wanted: dict[tuple[str, int], s.MemberSingle] = {}
+    for i, req in enumerate(body.members):
+        key = (req.address, req.protocol_port)
+        if key in wanted:
+            raise errors.InvalidField(f"members.{i}", f"{req.address}:{req.protocol_port}",
+                                      "Duplicate address and protocol_port in the request.")
+        wanted[key] = req
+    with write(svc) as session:
+        pool = get_pool(session, pool_id, who)
+        for rule in ("member:post", "member:put") + (() if additive else ("member:delete",)):
+            who.authorize(rule, pool.project_id)
+        existing = {(mb.address, mb.protocol_port): mb for mb in session.execute(
+            select(m.Member).where(m.Member.pool_id == pool_id)).scalars()}
+        changed = False
+        created = leaving = 0  # for the quota: only the net increase counts
+        for key, req in wanted.items():
+            member = existing.get(key)
+            if member is None:
+                session.add(builders.new_member(svc.cfg, req, pool, pool.project_id,
+                                                pool.health_monitor is not None))
+                changed = True
+                created += 1
+            elif _apply_batch_fields(member, req):
+                changed = True
+        if not additive:
+            for key, member in existing.items():
+                if key not in wanted and member.provisioning_status != C.PENDING_DELETE:
+                    member.provisioning_status = C.PENDING_DELETE
+                    changed = True
+                    leaving += 1
+        if not changed:
+            return Response(status_code=202)  # an empty diff: nothing to converge
+        if created:
+            quota.enforce(session, svc.cfg, pool.project_id, [m.Member],
+                          leaving={m.Member: leaving})
+        status.lock_pool_child(session, pool)
+        lb_id = pool.load_balancer_id
+    svc.notify(lb_id)
+    return Response(status_code=202)
+
+
+def _apply_batch_fields(member: m.Member, req: s.MemberSingle) -> bool:
+    """Set the fields the body carries; True when anything differs. A member still being
+    deleted (only possible without the strict lock) that is listed again counts as a
+    change, which status.guard_relaxed_transitions refuses with 409."""
+    changed = member.provisioning_status == C.PENDING_DELETE
+    for field in _BATCH_FIELDS:
+        if field not in req.model_fields_set:
+            continue
+        value = getattr(req, field)
+        if field == "weight" and value is None:
+            value = 1
+        if field == "tags":
+            if sorted(member.tags or []) != sorted(value or []):
+                member.tags = value or []
+                changed = True
+            continue
+        column = "enabled" if field == "admin_state_up" else field
+        if getattr(member, column) != value:
+            setattr(member, column, value)
+            changed = True
+    if changed and member.provisioning_status != C.PENDING_CREATE:
+        member.provisioning_status = C.PENDING_UPDATE
+    return changed

@@ -7,8 +7,10 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portus.api import builders, collections, errors, schemas as s, views
-from portus.api.deps import Caller, Services, caller, project_for_create, services, write
+from portus.api import builders, collections, errors, l7build, schemas as s, views
+from portus.api import quota
+from portus.api.deps import (Caller, Services, authorize_create, caller, project_for_create,
+                             services, write)
 from portus.api.listeners import get_listener
 from portus.api.loadbalancers import get_lb
 from portus.common import constants as C
@@ -20,7 +22,7 @@ NAME = "Pool"
 
 def get_pool(session: Session, pool_id: str, who: Caller) -> m.Pool:
     pool = session.get(m.Pool, pool_id)
-    if pool is None or (not who.is_admin and pool.project_id != who.project_id):
+    if pool is None:  # existence only: the handler authorizes
         raise errors.NotFound(NAME, pool_id)
     return pool
 
@@ -50,7 +52,8 @@ LIST = collections.ListSpec(
 def list_pools(request: Request, svc: Services = Depends(services),
                who: Caller = Depends(caller)) -> dict[str, Any]:
     with svc.db.read() as session:
-        query = collections.base_query(m.Pool, who.project_id, who.is_admin)
+        project = who.list_scope("pool", request.query_params)
+        query = collections.base_query(m.Pool, project, False)
         return collections.list_response(request, session, LIST, query,
                                          svc.cfg.api.pagination_max_limit)
 
@@ -84,11 +87,13 @@ def create_pool(body: s.PoolCreate, svc: Services = Depends(services),
         except errors.NotFound:
             raise errors.InvalidField("loadbalancer_id", lb_id, "Load balancer not found.") from None
         project_id = project_for_create(who, req.project_id or lb.project_id, req.tenant_id)
+        authorize_create(who, "pool:post", lb.project_id, project_id)
         status.lock_lb(session, lb.id)
         pool = builders.new_pool(svc.cfg, session, req, lb, project_id)
         if listener is not None:
             builders.attach_default_pool(listener, pool)
             status.mark_pending_update(session, m.Listener, [listener.id])
+        quota.enforce(session, svc.cfg, project_id, quota.pool_kinds(pool))
         session.flush()
         out = serialize(session, [pool])[0]
     svc.notify(lb.id)
@@ -99,7 +104,9 @@ def create_pool(body: s.PoolCreate, svc: Services = Depends(services),
 def show_pool(pool_id: str, request: Request, svc: Services = Depends(services),
               who: Caller = Depends(caller)) -> dict[str, Any]:
     with svc.db.read() as session:
-        body = serialize(session, [get_pool(session, pool_id, who)])[0]
+        pool = get_pool(session, pool_id, who)
+        who.authorize("pool:get_one", pool.project_id)
+        body = serialize(session, [pool])[0]
     return {"pool": views.select_fields(body, request.query_params.getlist("fields"))}
 
 
@@ -109,6 +116,7 @@ def update_pool(pool_id: str, body: s.PoolUpdate, svc: Services = Depends(servic
     req = body.pool
     with write(svc) as session:
         pool = get_pool(session, pool_id, who)
+        who.authorize("pool:put", pool.project_id)
         status.lock_lb(session, pool.load_balancer_id)
         for field in req.model_fields_set:
             value = getattr(req, field)
@@ -117,6 +125,7 @@ def update_pool(pool_id: str, body: s.PoolUpdate, svc: Services = Depends(servic
             elif field == "lb_algorithm":
                 if value is None:
                     raise errors.InvalidField("lb_algorithm", None, "lb_algorithm cannot be null.")
+                builders.check_pool_provider(svc.cfg, pool.load_balancer, pool.protocol, value)
                 pool.lb_algorithm = value
             elif field == "session_persistence":
                 pool.session_persistence = value.model_dump(exclude_none=True) if value else None
@@ -139,6 +148,8 @@ def delete_pool(pool_id: str, svc: Services = Depends(services),
                 who: Caller = Depends(caller)) -> Response:
     with write(svc) as session:
         pool = get_pool(session, pool_id, who)
+        who.authorize("pool:delete", pool.project_id)
+        l7build.refuse_pool_in_use(session, pool.id)
         status.lock_lb(session, pool.load_balancer_id)
         pool.provisioning_status = C.PENDING_DELETE
         status.mark_pending_update(session, m.Listener, status.listeners_of_pool(session, pool.id))

@@ -9,8 +9,8 @@ import ipaddress
 import re
 from typing import Annotated, Literal, get_args
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictFloat,
-                      StrictInt, StrictStr, model_validator)
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool,
+                      StrictFloat, StrictInt, StrictStr, model_validator)
 
 from portus.common import constants as C
 
@@ -93,13 +93,19 @@ Text = Annotated[StrictStr, AfterValidator(_text)]
 Name = Annotated[Text, Field(max_length=255)]
 # Integer columns are 32-bit signed on every database.
 Int32 = Annotated[StrictInt, Field(le=2**31 - 1)]
+# `openstack loadbalancer listener create/set --connection-limit N` sends N as a JSON
+# string, and Octavia (WSME) takes it; so a decimal string is accepted here, only here.
+ConnectionLimit = Annotated[Int32, Field(ge=-1), BeforeValidator(
+    lambda v: int(v) if isinstance(v, str) and re.fullmatch(r"-?\d{1,11}", v) else v,
+    json_schema_input_type=int | str)]
 Port = Annotated[StrictInt, Field(ge=C.MIN_PORT, le=C.MAX_PORT)]
 Timeout = Annotated[StrictInt, Field(ge=0, le=C.MAX_TIMEOUT)]
 Tags = Annotated[list[Annotated[Text, Field(max_length=255)]], AfterValidator(_tags)]
 Retries = Annotated[StrictInt, Field(ge=C.MIN_HM_RETRIES, le=C.MAX_HM_RETRIES)]
 ListenerProtocol = Literal["HTTP", "TCP"]
 PoolProtocol = Literal["HTTP", "TCP", "PROXY", "PROXYV2"]
-Algorithm = Literal["ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP"]
+# SOURCE_IP_PORT passes the schema; the provider decides (the amphora provider: 501).
+Algorithm = Literal["ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP", "SOURCE_IP_PORT"]
 HMType = Literal["HTTP", "TCP"]
 # mypy refuses float literals; the validator checks the values.
 HTTPVersion = Annotated[StrictFloat, AfterValidator(_http_version)]
@@ -254,7 +260,7 @@ class _ListenerFields(_Owned):
     admin_state_up: StrictBool = True
     protocol: ListenerProtocol
     protocol_port: Port
-    connection_limit: Annotated[Int32, Field(ge=-1)] | None = None
+    connection_limit: ConnectionLimit | None = None
     timeout_client_data: Timeout | None = None
     timeout_member_connect: Timeout | None = None
     timeout_member_data: Timeout | None = None
@@ -266,19 +272,21 @@ class _ListenerFields(_Owned):
 class ListenerSingle(_ListenerFields):
     default_pool_id: UUID | None = None
     default_pool: PoolSingle | None = None
+    l7policies: list[L7PolicySingle] | None = None
 
 
 class ListenerPOST(_ListenerFields):
     loadbalancer_id: UUID
     default_pool_id: UUID | None = None
     default_pool: PoolSingle | None = None
+    l7policies: list[L7PolicySingle] | None = None
 
 
 class ListenerPUT(Strict):
     name: Name | None = None
     description: Name | None = None
     admin_state_up: StrictBool | None = None
-    connection_limit: Annotated[Int32, Field(ge=-1)] | None = None
+    connection_limit: ConnectionLimit | None = None
     default_pool_id: UUID | None = None
     timeout_client_data: Timeout | None = None
     timeout_member_connect: Timeout | None = None
@@ -290,6 +298,11 @@ class ListenerPUT(Strict):
 
 # --- load balancers ----------------------------------------------------------------
 
+class AdditionalVip(Strict):
+    subnet_id: UUID
+    ip_address: IP | None = None
+
+
 class LoadBalancerPOST(_Owned):
     name: Name | None = None
     description: Name | None = None
@@ -299,6 +312,7 @@ class LoadBalancerPOST(_Owned):
     vip_port_id: UUID | None = None
     vip_address: IP | None = None
     vip_qos_policy_id: UUID | None = None
+    additional_vips: list[AdditionalVip] | None = None
     provider: Annotated[Text, Field(max_length=64)] | None = None
     flavor_id: UUID | None = None
     availability_zone: Name | None = None
@@ -356,3 +370,94 @@ class HealthMonitorCreate(Strict):
 class HealthMonitorUpdate(Strict):
     healthmonitor: HealthMonitorPUT
 
+
+
+# --- L7 policies and rules ---------------------------------------------------------
+# Cross-field rules (type vs compare_type, key, value syntax, action vs redirect fields)
+# need the stored object on PUT, so they live in portus/api/l7checks.py.
+
+L7Action = Literal["REJECT", "REDIRECT_TO_URL", "REDIRECT_TO_POOL", "REDIRECT_PREFIX"]
+L7RuleType = Literal["HOST_NAME", "PATH", "FILE_TYPE", "HEADER", "COOKIE", "SSL_CONN_HAS_CERT",
+                     "SSL_VERIFY_RESULT", "SSL_DN_FIELD"]
+L7CompareType = Literal["REGEX", "STARTS_WITH", "ENDS_WITH", "CONTAINS", "EQUAL_TO"]
+RedirectCode = Literal[301, 302, 303, 307, 308]
+Position = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
+RedirectURL = Annotated[Text, Field(max_length=2048)]
+RuleText = Annotated[Text, Field(min_length=1, max_length=255)]
+
+
+class L7RuleSingle(_Owned):
+    type: L7RuleType
+    compare_type: L7CompareType
+    key: RuleText | None = None
+    value: RuleText
+    invert: StrictBool = False
+    admin_state_up: StrictBool = True
+    tags: Tags | None = None
+
+
+class L7RulePUT(Strict):
+    type: L7RuleType | None = None
+    compare_type: L7CompareType | None = None
+    key: RuleText | None = None
+    value: RuleText | None = None
+    invert: StrictBool | None = None
+    admin_state_up: StrictBool | None = None
+    tags: Tags | None = None
+
+
+class _L7PolicyFields(_Owned):
+    name: Name | None = None
+    description: Name | None = None
+    admin_state_up: StrictBool = True
+    action: L7Action
+    redirect_pool_id: UUID | None = None
+    redirect_url: RedirectURL | None = None
+    redirect_prefix: RedirectURL | None = None
+    redirect_http_code: RedirectCode | None = None
+    position: Position | None = None
+    rules: list[L7RuleSingle] | None = None
+    tags: Tags | None = None
+
+
+class L7PolicySingle(_L7PolicyFields):
+    """A policy inside a fully populated listener: its redirect pool by name."""
+    redirect_pool: PoolSingle | None = None
+
+
+class L7PolicyPOST(_L7PolicyFields):
+    listener_id: UUID
+
+
+class L7PolicyPUT(Strict):
+    name: Name | None = None
+    description: Name | None = None
+    admin_state_up: StrictBool | None = None
+    action: L7Action | None = None
+    redirect_pool_id: UUID | None = None
+    redirect_url: RedirectURL | None = None
+    redirect_prefix: RedirectURL | None = None
+    redirect_http_code: RedirectCode | None = None
+    position: Position | None = None
+    tags: Tags | None = None
+
+
+class L7PolicyCreate(Strict):
+    l7policy: L7PolicyPOST
+
+
+class L7PolicyUpdate(Strict):
+    l7policy: L7PolicyPUT
+
+
+class L7RuleCreate(Strict):
+    rule: L7RuleSingle
+
+
+class L7RuleUpdate(Strict):
+    rule: L7RulePUT
+
+
+# Listeners name L7PolicySingle before it exists; resolve those references now.
+for _model in (ListenerSingle, ListenerPOST, LoadBalancerPOST, LoadBalancerCreate, ListenerCreate):
+    _model.model_rebuild(force=True)

@@ -40,7 +40,9 @@ def loadbalancer(lb: m.LoadBalancer, listeners: list[m.Listener] | None = None,
         "vip_qos_policy_id": None,
         "vip_sg_ids": [],
         "vip_vnic_type": "normal",
-        "additional_vips": [],
+        "additional_vips": [{"subnet_id": av.subnet_id, "ip_address": av.ip_address,
+                             "port_id": av.port_id, "network_id": av.network_id}
+                            for av in lb.additional_vips],
         "provider": lb.provider or "amphora",
         "flavor_id": lb.flavor_id,
         "availability_zone": lb.availability_zone,
@@ -67,7 +69,7 @@ def listener(li: m.Listener) -> dict[str, Any]:
         "timeout_tcp_inspect": li.timeout_tcp_inspect,
         "default_tls_container_ref": None,
         "sni_container_refs": [],
-        "l7policies": [],
+        "l7policies": [{"id": p.id} for p in sorted(li.l7policies, key=lambda p: p.position)],
         "client_authentication": "NONE",
         "client_ca_tls_container_ref": None,
         "client_crl_container_ref": None,
@@ -143,3 +145,38 @@ def select_fields(body: dict[str, Any], fields: list[str] | None) -> dict[str, A
     if not fields:
         return body
     return {k: v for k, v in body.items() if k in fields}
+
+
+def _l7_operating_status(obj: m.L7Policy | m.L7Rule) -> str:
+    # L7 objects have no health of their own: as Octavia, ONLINE once applied and enabled.
+    return C.ONLINE if obj.enabled and obj.provisioning_status == C.ACTIVE else C.OFFLINE
+
+
+def l7policy(p: m.L7Policy) -> dict[str, Any]:
+    body = _common(p)
+    body.update({
+        "operating_status": _l7_operating_status(p),
+        "listener_id": p.listener_id,
+        "action": p.action,
+        "position": p.position,
+        "redirect_pool_id": p.redirect_pool_id,
+        "redirect_url": p.redirect_url,
+        "redirect_prefix": p.redirect_prefix,
+        "redirect_http_code": p.redirect_http_code,
+        "rules": [{"id": r.id} for r in sorted(p.rules, key=lambda r: (r.created_at, r.id))],
+    })
+    return body
+
+
+def l7rule(r: m.L7Rule) -> dict[str, Any]:
+    body = _common(r)
+    del body["name"], body["description"]
+    body.update({
+        "operating_status": _l7_operating_status(r),
+        "type": r.type,
+        "compare_type": r.compare_type,
+        "key": r.key,
+        "value": r.value,
+        "invert": r.invert,
+    })
+    return body

@@ -25,13 +25,31 @@ class ConfigError(ValueError):
     """The configuration is invalid; the message names the option."""
 
 
+def _default_providers() -> dict[str, str]:
+    return {"amphora": "The Octavia Amphora driver.",
+            "octavia": "Deprecated alias of the Octavia Amphora driver.",
+            "noop": "A driver that builds nothing: load balancers go ACTIVE at once "
+                    "(tests and benchmarks)."}
+
+
 @dataclass
 class ApiConfig:
     bind_host: str = "127.0.0.1"
     bind_port: int = 9876
-    auth_strategy: str = "noauth"
+    auth_strategy: str = "noauth"  # noauth | token | keystone
+    policy_file: str = ""  # oslo.policy YAML/JSON overriding the built-in rules; empty: none
+    token_file: str = ""  # TOML [[token]] entries (hashes only) besides the api_token table
     pagination_max_limit: int = 1000
     api_base_uri: str = ""
+    # Provider name -> description, as Octavia's enabled_provider_drivers; "octavia" is
+    # Octavia's alias of "amphora", kept so clients that name it keep working.
+    enabled_provider_drivers: dict[str, str] = field(default_factory=_default_providers)
+    default_provider_driver: str = "amphora"
+    # true: Octavia's 409 while the load balancer is PENDING_*; false: a change to a
+    # converging tree is recorded and folded into the next convergence.
+    strict_pending_lock: bool = False
+    max_request_body_size: int = 1048576  # bytes; larger bodies get 413
+    cors_allowed_origins: list[str] = field(default_factory=list)  # empty: CORS off
 
 
 @dataclass
@@ -70,6 +88,24 @@ class HouseKeepingConfig:
 
 
 @dataclass
+class QuotasConfig:
+    # -1: unlimited (Octavia's defaults).
+    default_load_balancer_quota: int = -1
+    default_listener_quota: int = -1
+    default_member_quota: int = -1
+    default_pool_quota: int = -1
+    default_health_monitor_quota: int = -1
+    default_l7policy_quota: int = -1
+    default_l7rule_quota: int = -1
+
+
+@dataclass
+class ComputeFlavorConfig:
+    """Resources of an amphora built for a flavor whose compute_flavor names this entry."""
+    maxconn: int = 8000
+
+
+@dataclass
 class AmphoraConfig:
     agent_port: int = 9443
     haproxy_bin: str = "haproxy"
@@ -81,6 +117,29 @@ class AmphoraConfig:
     timeout_member_data: int = 50000
     timeout_tcp_inspect: int = 0
     request_timeout: float = 10.0
+    # Names a flavor profile's compute_flavor may use ([amphora.compute_flavors.<name>]).
+    compute_flavors: dict[str, ComputeFlavorConfig] = field(default_factory=dict)
+
+
+@dataclass
+class KeystoneConfig:
+    """keystonemiddleware auth_token options, used when api.auth_strategy = "keystone"."""
+    www_authenticate_uri: str = ""
+    auth_url: str = ""
+    auth_type: str = "password"
+    username: str = ""
+    password: str = ""
+    project_name: str = "service"
+    user_domain_name: str = "Default"
+    project_domain_name: str = "Default"
+    region_name: str = ""
+    interface: str = "internal"
+    service_token_roles_required: bool = True
+    cafile: str = ""
+    insecure: bool = False
+    memcached_servers: str = ""  # comma-separated host:port; empty: in-process cache
+    token_cache_time: int = 300
+    http_connect_timeout: int = 0  # 0: keystonemiddleware's default
 
 
 @dataclass
@@ -163,6 +222,8 @@ class Config:
     health_manager: HealthManagerConfig = field(default_factory=HealthManagerConfig)
     house_keeping: HouseKeepingConfig = field(default_factory=HouseKeepingConfig)
     amphora: AmphoraConfig = field(default_factory=AmphoraConfig)
+    quotas: QuotasConfig = field(default_factory=QuotasConfig)
+    keystone: KeystoneConfig = field(default_factory=KeystoneConfig)
     certificates: CertificatesConfig = field(default_factory=CertificatesConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
 
@@ -198,14 +259,32 @@ class Config:
             if subnet.name in names:
                 raise ConfigError(f"network.subnets[{i}].name: duplicate name {subnet.name!r}")
             names.add(subnet.name)
-        if self.api.auth_strategy not in ("noauth",):
-            raise ConfigError(f"api.auth_strategy: unsupported value {self.api.auth_strategy!r} (noauth)")
+        if self.api.auth_strategy not in ("noauth", "token", "keystone"):
+            raise ConfigError(f"api.auth_strategy: unsupported value {self.api.auth_strategy!r} "
+                              f"(noauth, token, keystone)")
+        if self.api.auth_strategy == "keystone" and not self.keystone.auth_url:
+            raise ConfigError("keystone.auth_url: required when api.auth_strategy = \"keystone\"")
         if self.api.auth_strategy == "noauth" and not _is_loopback(self.api.bind_host):
             raise ConfigError(
                 f"api.auth_strategy: noauth is refused unless api.bind_host is a loopback "
                 f"address (got {self.api.bind_host!r})"
             )
+        _check_providers_quotas_flavors(self)
         return self
+
+
+def _check_providers_quotas_flavors(cfg: "Config") -> None:
+    if cfg.api.default_provider_driver not in cfg.api.enabled_provider_drivers:
+        raise ConfigError(f"api.default_provider_driver: {cfg.api.default_provider_driver!r} "
+                          f"is not in api.enabled_provider_drivers")
+    for f in dataclasses.fields(cfg.quotas):
+        value = getattr(cfg.quotas, f.name)
+        if not -1 <= value <= 2_000_000_000:
+            raise ConfigError(f"quotas.{f.name}: must be -1 (unlimited) to 2000000000")
+    for flavor, options in cfg.amphora.compute_flavors.items():
+        if not 1 <= options.maxconn <= 9000:
+            raise ConfigError(f"amphora.compute_flavors.{flavor}.maxconn: must be 1 to 9000 "
+                              f"(the amphora's open-file limit)")
 
 
 def _host_bounds(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> tuple[Any, Any]:
@@ -264,6 +343,13 @@ def _apply(obj: Any, data: dict[str, Any], prefix: str) -> None:
                 except TypeError as exc:
                     raise ConfigError(f"{name}[{i}]: {exc}") from None
             setattr(obj, key, subnets)
+        elif key == "compute_flavors":
+            setattr(obj, key, _compute_flavors(value, name))
+        elif key == "enabled_provider_drivers":
+            if not isinstance(value, dict) or not all(
+                    isinstance(v, str) for v in value.values()):
+                raise ConfigError(f"{name}: expected a table of provider = \"description\"")
+            setattr(obj, key, dict(value))
         else:
             if isinstance(current, bool) and not isinstance(value, bool):
                 raise ConfigError(f"{name}: expected a boolean")
@@ -274,6 +360,18 @@ def _apply(obj: Any, data: dict[str, Any], prefix: str) -> None:
             elif isinstance(current, str) and not isinstance(value, str):
                 raise ConfigError(f"{name}: expected a string")
             setattr(obj, key, value)
+
+
+def _compute_flavors(value: Any, name: str) -> dict[str, ComputeFlavorConfig]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name}: expected a table of tables")
+    flavors = {}
+    for flavor, options in value.items():
+        if not isinstance(options, dict):
+            raise ConfigError(f"{name}.{flavor}: expected a table")
+        flavors[flavor] = ComputeFlavorConfig()
+        _apply(flavors[flavor], options, f"{name}.{flavor}.")
+    return flavors
 
 
 def _apply_env(cfg: Config, environ: dict[str, str]) -> None:

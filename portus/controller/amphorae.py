@@ -82,8 +82,17 @@ class AmphoraManager:
             assert lb is not None
             subnet = self.cfg.subnet(lb.vip.subnet_id)
             vip = lb.vip.ip_address
+            extra = [(av.subnet_id, av.ip_address) for av in lb.additional_vips if av.ip_address]
         if subnet is None or vip is None:
             raise AmphoraFailed(f"VIP subnet of load balancer {lb_id} is not configured")
+        plugs = [VipPlug(subnet_bridge=subnet.bridge, address=vip,
+                         prefixlen=subnet.network.prefixlen, gateway=None)]
+        for subnet_id, address in extra:  # one more interface per additional VIP
+            extra_subnet = self.cfg.subnet(subnet_id)
+            if extra_subnet is None:
+                raise AmphoraFailed(f"additional VIP subnet {subnet_id} is not configured")
+            plugs.append(VipPlug(subnet_bridge=extra_subnet.bridge, address=address,
+                                 prefixlen=extra_subnet.network.prefixlen, gateway=None))
         mgmt = self.cfg.network.management
         issued = self.ca.issue_server_cert(amp.id, [amp.lb_network_ip])
         base_dir = self.base_dir(amp.id)
@@ -91,8 +100,7 @@ class AmphoraManager:
             amphora_id=amp.id, namespace=amp.compute_id or self.namespace(amp.id),
             base_dir=base_dir, mgmt_ip=amp.lb_network_ip,
             mgmt_prefixlen=_prefixlen(mgmt.cidr), mgmt_bridge=mgmt.bridge,
-            vip_plugs=[VipPlug(subnet_bridge=subnet.bridge, address=vip,
-                               prefixlen=subnet.network.prefixlen, gateway=None)],
+            vip_plugs=plugs,
             agent_config={
                 "amphora_id": amp.id, "bind_ip": amp.lb_network_ip,
                 "bind_port": self.cfg.amphora.agent_port,

@@ -66,33 +66,34 @@ def tree_statuses(lb: dict[str, Any], listeners: list[dict[str, Any]],
         out[("listener", li["id"])] = {"OPEN": C.ONLINE, "FULL": C.DEGRADED}.get(state, C.OFFLINE)
         if state == "FULL":
             worst = max(worst, 1)
-        pool_id = li.get("default_pool_id")
-        if not pool_id or pool_id not in pools:
-            continue
-        pool = pools[pool_id]
-        p_entry = reported_pools.get(f"{pool_id}:{li['id']}")
-        if not pool["enabled"] or p_entry is None:
-            out[("pool", pool_id)] = C.OFFLINE
+        # The default pool and the redirect pools of the listener's L7 policies.
+        for pool_id in dict.fromkeys([li.get("default_pool_id"), *li.get("l7_pool_ids", ())]):
+            if not pool_id or pool_id not in pools:
+                continue
+            pool = pools[pool_id]
+            p_entry = reported_pools.get(f"{pool_id}:{li['id']}")
+            if not pool["enabled"] or p_entry is None:
+                out[("pool", pool_id)] = C.OFFLINE
+                for mb in members.get(pool_id, []):
+                    out[("member", mb["id"])] = member_status(None, mb["operating_status"])
+                continue
+            reported_members = p_entry.get("members", {})
+            any_down = False
             for mb in members.get(pool_id, []):
-                out[("member", mb["id"])] = member_status(None, mb["operating_status"])
-            continue
-        reported_members = p_entry.get("members", {})
-        any_down = False
-        for mb in members.get(pool_id, []):
-            value = member_status(reported_members.get(mb["id"]), mb["operating_status"])
-            out[("member", mb["id"])] = value
-            any_down = any_down or value == C.ERROR
-        if str(p_entry.get("status", "")).upper() == "DOWN":
-            out[("pool", pool_id)] = C.ERROR
-            worst = 2
-        elif any_down:
-            out[("pool", pool_id)] = C.DEGRADED
-            worst = max(worst, 1)
-        else:
-            out[("pool", pool_id)] = C.ONLINE
-        hm = monitors.get(pool_id)
-        if hm is not None:
-            out[("healthmonitor", hm["id"])] = C.ONLINE if hm["enabled"] else C.OFFLINE
+                value = member_status(reported_members.get(mb["id"]), mb["operating_status"])
+                out[("member", mb["id"])] = value
+                any_down = any_down or value == C.ERROR
+            if str(p_entry.get("status", "")).upper() == "DOWN":
+                out[("pool", pool_id)] = C.ERROR
+                worst = 2
+            elif any_down:
+                out[("pool", pool_id)] = C.DEGRADED
+                worst = max(worst, 1)
+            else:
+                out[("pool", pool_id)] = C.ONLINE
+            hm = monitors.get(pool_id)
+            if hm is not None:
+                out[("healthmonitor", hm["id"])] = C.ONLINE if hm["enabled"] else C.OFFLINE
     if lb["enabled"]:
         lb_status = (C.ONLINE, C.DEGRADED, C.ERROR)[worst]
     out[("loadbalancer", lb["id"])] = lb_status
@@ -262,7 +263,10 @@ def _tree_rows(session: Any, lb: m.LoadBalancer) -> tuple[Any, ...]:
         return {"id": o.id, "enabled": o.enabled, "operating_status": o.operating_status,
                 **extra}
 
-    listeners = [row(li, default_pool_id=li.default_pool_id) for li in lb.listeners]
+    listeners = [row(li, default_pool_id=li.default_pool_id, l7_pool_ids=[
+        p.redirect_pool_id for p in li.l7policies
+        if p.enabled and p.rules and p.action == "REDIRECT_TO_POOL" and p.redirect_pool_id])
+        for li in lb.listeners]
     pools = {p.id: row(p) for p in lb.pools}
     members: dict[str, list[dict[str, Any]]] = {}
     monitors: dict[str, dict[str, Any]] = {}

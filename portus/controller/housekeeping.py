@@ -6,7 +6,7 @@ import logging
 import threading
 from pathlib import Path
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from portus.common import constants as C
 from portus.common.config import Config
@@ -43,6 +43,7 @@ class HouseKeeping:
 
     def run_once(self) -> None:
         self.purge_deleted()
+        self.remove_deleted_amphorae()
         if self.cfg.house_keeping.orphan_cleanup:
             self.remove_orphans()
 
@@ -70,6 +71,28 @@ class HouseKeeping:
         if lb_ids:
             LOG.info("purged %d deleted load balancer(s)", len(lb_ids))
         return len(lb_ids)
+
+    def remove_deleted_amphorae(self) -> list[str]:
+        """Amphorae deleted through the API that no worker will see: no load balancer,
+        or a DELETED one. (With a live load balancer the worker removes them.)"""
+        lb = m.LoadBalancer
+        with self.db.read() as session:
+            rows = list(session.execute(
+                select(m.Amphora.id, m.Amphora.compute_id)
+                .outerjoin(lb, lb.id == m.Amphora.load_balancer_id)
+                .where(m.Amphora.status == C.AMP_PENDING_DELETE,
+                       (lb.id.is_(None)) | (lb.provisioning_status == C.DELETED))))
+        for amphora_id, namespace in rows:
+            base_dir = str(Path(self.cfg.run_dir) / "amphorae" / amphora_id)
+            self.compute.delete(amphora_id, namespace or self.cfg.amphora.namespace_prefix
+                                + amphora_id, base_dir)
+            with self.db.write() as session:
+                session.execute(update(m.Amphora).where(m.Amphora.id == amphora_id)
+                                .values(status=C.AMP_DELETED, lb_network_ip=None))
+                session.execute(delete(m.AmphoraHealth)
+                                .where(m.AmphoraHealth.amphora_id == amphora_id))
+            LOG.info("amphora %s removed (deleted through the API)", amphora_id)
+        return [r[0] for r in rows]
 
     def remove_orphans(self) -> list[str]:
         """Namespaces with our prefix that no live amphora row claims."""

@@ -35,6 +35,27 @@ def _pool(pool: m.Pool | None) -> spec.PoolSpec | None:
                          members=members, health_monitor=_health_monitor(pool.health_monitor))
 
 
+def _l7policies(listener: m.Listener) -> tuple[spec.L7PolicySpec, ...]:
+    # As Octavia: disabled policies, and policies without an enabled rule, do nothing.
+    out = []
+    for policy in sorted(listener.l7policies, key=lambda p: (p.position, p.created_at, p.id)):
+        if not (_live(policy) and policy.enabled):
+            continue
+        rules = tuple(
+            spec.L7RuleSpec(id=r.id, type=r.type, compare_type=r.compare_type, value=r.value,
+                            key=r.key, invert=r.invert)
+            for r in sorted(policy.rules, key=lambda r: (r.created_at, r.id))
+            if _live(r) and r.enabled)
+        if not rules:
+            continue
+        out.append(spec.L7PolicySpec(
+            id=policy.id, action=policy.action, position=policy.position, rules=rules,
+            redirect_pool=_pool(policy.redirect_pool), redirect_url=policy.redirect_url,
+            redirect_prefix=policy.redirect_prefix,
+            redirect_http_code=policy.redirect_http_code))
+    return tuple(out)
+
+
 def load_balancer_spec(session: Session, lb: m.LoadBalancer) -> spec.LoadBalancerSpec:
     listeners = tuple(
         spec.ListenerSpec(
@@ -45,10 +66,13 @@ def load_balancer_spec(session: Session, lb: m.LoadBalancer) -> spec.LoadBalance
             timeout_member_data=li.timeout_member_data or 0,
             timeout_tcp_inspect=li.timeout_tcp_inspect or 0,
             insert_headers=dict(li.insert_headers or {}),
-            default_pool=_pool(li.default_pool))
+            default_pool=_pool(li.default_pool),
+            l7policies=_l7policies(li))
         for li in sorted(lb.listeners, key=lambda x: (x.created_at, x.id))
         if _live(li) and lb.enabled)
     return spec.LoadBalancerSpec(id=lb.id, project_id=lb.project_id,
                                  vip_address=lb.vip.ip_address or "",
                                  generation=lb.desired_generation, enabled=lb.enabled,
-                                 listeners=listeners)
+                                 listeners=listeners,
+                                 additional_vips=tuple(av.ip_address for av in lb.additional_vips
+                                                       if av.ip_address))

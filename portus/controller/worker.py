@@ -21,11 +21,13 @@ from portus.amphora.spec import AmphoraRuntime
 from portus.common import constants as C
 from portus.common.config import Config
 from portus.controller.amphorae import AmphoraManager
+from portus.controller.flavors import amphora_maxconn
 from portus.controller.lease import Leases, LeaseLost
 from portus.controller.snapshot import load_balancer_spec
 from portus.db import models as m, status
 from portus.db.session import Database
 from portus.drivers.amphora.rest_client import AgentClient
+from portus.drivers.provider.registry import builds_amphorae
 
 LOG = logging.getLogger(__name__)
 
@@ -55,6 +57,14 @@ class Reconciler:
                     else:
                         deleting = False
                         spec = load_balancer_spec(session, lb)
+                        maxconn = amphora_maxconn(self.cfg, session, lb)
+                    builds = builds_amphorae(self.cfg, lb.provider)
+                if not builds:
+                    # The noop provider: nothing to build, the desired state is the result.
+                    if self._finish_without_amphorae(lb_id, None if deleting else
+                                                     lb.desired_generation):
+                        return None
+                    continue
                 if deleting:
                     self._delete(lb_id)
                     return None
@@ -62,7 +72,7 @@ class Reconciler:
                 self.leases.renew(lb_id)
                 runtime = AmphoraRuntime(amphora_id=amp.id,
                                          base_dir=self.amphorae.base_dir(amp.id),
-                                         maxconn=self.cfg.amphora.maxconn)
+                                         maxconn=maxconn)
                 text = render_haproxy(spec, runtime)
                 self.agents.put_config(amp.id, amp.lb_network_ip or "", text, spec.generation)
                 with self.db.write() as session:
@@ -80,6 +90,19 @@ class Reconciler:
             return self._failed(lb_id, exc)
         finally:
             self.leases.release(lb_id)
+
+    def _finish_without_amphorae(self, lb_id: str, generation: int | None) -> bool:
+        """Mark converged (or DELETED when generation is None); False if it changed meanwhile."""
+        with self.db.write() as session:
+            if generation is None:
+                status.mark_deleted(session, lb_id)
+                LOG.info("load balancer %s deleted (no amphorae)", lb_id)
+                return True
+            done = status.finish_generation(session, lb_id, generation)
+        if done:
+            LOG.info("load balancer %s converged at generation %d (no amphorae)", lb_id,
+                     generation)
+        return done
 
     def _delete(self, lb_id: str) -> None:
         self.amphorae.remove_all(lb_id)

@@ -31,7 +31,10 @@ def _pick(start: ipaddress._BaseAddress, end: ipaddress._BaseAddress, used: set[
 def vip_in_use(session: Session, subnet_id: str) -> set[str]:
     rows = session.execute(select(m.Vip.ip_address).where(m.Vip.subnet_id == subnet_id,
                                                           m.Vip.ip_address.is_not(None)))
-    return {r for r in rows.scalars() if r}
+    used = {r for r in rows.scalars() if r}
+    extra = session.execute(select(m.AdditionalVip.ip_address).where(
+        m.AdditionalVip.subnet_id == subnet_id, m.AdditionalVip.ip_address.is_not(None)))
+    return used | {r for r in extra.scalars() if r}
 
 
 def allocate_vip(session: Session, subnet: SubnetConfig, requested: str | None) -> str:

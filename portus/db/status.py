@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import case, delete, event, or_, select, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
@@ -29,14 +30,31 @@ class LockFailed(Exception):
         self.state = state
 
 
+# session.info key set by the API's write transaction: False relaxes the lock (below).
+# Absent (the worker, the health manager) means strict.
+STRICT_LOCK = "portus_strict_pending_lock"
+_CONVERGING = (C.PENDING_CREATE, C.PENDING_UPDATE)
+
+
 def lock_lb(session: Session, lb_id: str, new_status: str = C.PENDING_UPDATE,
             allowed: Iterable[str] = (C.ACTIVE,)) -> None:
-    """Move the load balancer to `new_status` if it is in one of `allowed`."""
+    """Move the load balancer to `new_status` if it is in one of `allowed`.
+
+    Not strict (`[api] strict_pending_lock = false`): a load balancer that is converging
+    (PENDING_CREATE/UPDATE) also accepts the change. desired_generation is bumped, so the
+    worker's finish_generation fails and it converges again with the change folded in.
+    PENDING_CREATE is kept (it is not applied yet) rather than downgraded to UPDATE."""
     allowed = tuple(allowed)
+    target: Any = new_status
+    if not session.info.get(STRICT_LOCK, True) and C.ACTIVE in allowed:
+        allowed += tuple(s for s in _CONVERGING if s not in allowed)
+        if new_status == C.PENDING_UPDATE:
+            target = case((m.LoadBalancer.provisioning_status == C.PENDING_CREATE,
+                           C.PENDING_CREATE), else_=C.PENDING_UPDATE)
     result = session.execute(
         update(m.LoadBalancer)
         .where(m.LoadBalancer.id == lb_id, m.LoadBalancer.provisioning_status.in_(allowed))
-        .values(provisioning_status=new_status,
+        .values(provisioning_status=target,
                 desired_generation=m.LoadBalancer.desired_generation + 1,
                 converge_attempts=0, status_reason=None)
         .execution_options(synchronize_session=False))
@@ -45,6 +63,43 @@ def lock_lb(session: Session, lb_id: str, new_status: str = C.PENDING_UPDATE,
     state = session.execute(select(m.LoadBalancer.provisioning_status)
                             .where(m.LoadBalancer.id == lb_id)).scalar_one_or_none()
     raise LockFailed(lb_id, None if state == C.DELETED else state)
+
+
+class ObjectDeleting(Exception):
+    """The object is already being deleted: only possible without the strict lock, where
+    its load balancer may still accept changes."""
+
+    def __init__(self, kind: str, obj_id: str) -> None:
+        super().__init__(kind, obj_id)
+        self.kind = kind
+        self.obj_id = obj_id
+
+
+def refuse_deleting(kind: str, obj: Any) -> None:
+    if obj.provisioning_status == C.PENDING_DELETE:
+        raise ObjectDeleting(kind, obj.id)
+
+
+def guard_relaxed_transitions(session: Session) -> None:
+    """Without the strict lock an object can change while it is still PENDING_CREATE or
+    already PENDING_DELETE. Checked once at flush for every resource, so no handler can
+    resurrect a doomed object (PENDING_DELETE -> anything: refused) or mark an unapplied
+    one as an update (PENDING_CREATE -> PENDING_UPDATE: stays PENDING_CREATE)."""
+
+    def before_flush(sess: Session, _context: Any, _instances: Any) -> None:
+        for obj in list(sess.dirty):
+            if not isinstance(obj, _TREE_CLASSES):
+                continue
+            state: Any = sa_inspect(obj)
+            old = state.attrs.provisioning_status.history.deleted
+            if not old:
+                continue
+            if old[0] == C.PENDING_DELETE and obj.provisioning_status != C.PENDING_DELETE:
+                raise ObjectDeleting(type(obj).__name__, obj.id)
+            if old[0] == C.PENDING_CREATE and obj.provisioning_status == C.PENDING_UPDATE:
+                obj.provisioning_status = C.PENDING_CREATE
+
+    event.listen(session, "before_flush", before_flush)
 
 
 def mark_pending_update(session: Session, cls: Any, ids: Iterable[str]) -> None:
@@ -60,14 +115,19 @@ def mark_pending_update(session: Session, cls: Any, ids: Iterable[str]) -> None:
 def lock_pool_child(session: Session, pool: m.Pool) -> None:
     """A member or health monitor changes: its pool, the pool's listeners and the load
     balancer go PENDING_UPDATE."""
+    refuse_deleting("pool", pool)
     lock_lb(session, pool.load_balancer_id)
     mark_pending_update(session, m.Pool, [pool.id])
     mark_pending_update(session, m.Listener, listeners_of_pool(session, pool.id))
 
 
 def listeners_of_pool(session: Session, pool_id: str) -> list[str]:
-    return list(session.execute(
-        select(m.Listener.id).where(m.Listener.default_pool_id == pool_id)).scalars())
+    """Listeners using the pool: as default pool or through an L7 policy (as Octavia)."""
+    direct = session.execute(
+        select(m.Listener.id).where(m.Listener.default_pool_id == pool_id)).scalars()
+    via_l7 = session.execute(
+        select(m.L7Policy.listener_id).where(m.L7Policy.redirect_pool_id == pool_id)).scalars()
+    return list(dict.fromkeys([*direct, *via_l7]))
 
 
 def finish_generation(session: Session, lb_id: str, generation: int) -> bool:
@@ -109,6 +169,8 @@ def mark_deleted(session: Session, lb_id: str) -> None:
                         .execution_options(synchronize_session=False))
     _purge_pending_deletes(session, lb_id)
     session.execute(update(m.Vip).where(m.Vip.load_balancer_id == lb_id)
+                    .values(ip_address=None).execution_options(synchronize_session=False))
+    session.execute(update(m.AdditionalVip).where(m.AdditionalVip.load_balancer_id == lb_id)
                     .values(ip_address=None).execution_options(synchronize_session=False))
     session.execute(update(m.LoadBalancer).where(m.LoadBalancer.id == lb_id)
                     .values(provisioning_status=C.DELETED, operating_status=C.OFFLINE,

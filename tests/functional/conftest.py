@@ -333,6 +333,9 @@ def _session_api(database: Database, tmp_path_factory: pytest.TempPathFactory) -
         # Hermetic: no /etc/portus/portus.toml of the machine running the tests.
         patch.setattr(config, "DEFAULT_CONFIG_PATHS", ())
         cfg = load(environ={}, overrides={"data_dir": str(data_dir)})
+    # Octavia's 409-while-PENDING behaviour, which most tests assert; test_pending_lock
+    # switches it off for the default (relaxed) mode.
+    cfg.api.strict_pending_lock = True
     woken: list[str] = []
     client = Api(create_app(Services(cfg, database, woken.append)), database, cfg, woken)
     with client:

@@ -117,7 +117,7 @@ def test_filters_on_children(api: Api) -> None:
     ("colour=red", "colour"),
     ("vip_port_id=x", "vip_port_id"),
     ("admin_state_up=maybe", "maybe"),
-    ("tags=a", "tags"),
+    ("tag=a", "tag"),  # tags, tags-any, not-tags, not-tags-any are filters (test_tags.py)
 ])
 def test_bad_filters_are_400(api: Api, params: str, text: str) -> None:
     assert_fault(api.get(f"{LBS}?{params}"), 400, text)

@@ -151,7 +151,7 @@ DROP = object()  # leave the attribute out of the body
     ({"tags": "a"}, "tags"),
     ({"tags": ["a", "a"]}, "tags"),
     ({"tags": ["t" * 256]}, "tags"),
-    ({"provider": "octavia-ovn"}, "provider"),
+    ({"provider": "octavia-ovn"}, "Provider 'octavia-ovn' is not enabled."),
     ({"flavor_id": str(uuid.uuid4())}, "flavor_id"),
     ({"availability_zone": "az1"}, "availability_zone"),
     ({"vip_qos_policy_id": "nope"}, "vip_qos_policy_id"),

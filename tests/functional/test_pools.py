@@ -174,7 +174,6 @@ def test_create_with_duplicate_members_writes_nothing(api: Api) -> None:
     ({"protocol": "HTTPS"}, "protocol"),
     ({"protocol": None}, "protocol"),
     ({"lb_algorithm": "RANDOM"}, "lb_algorithm"),
-    ({"lb_algorithm": "SOURCE_IP_PORT"}, "lb_algorithm"),
     ({"lb_algorithm": "round_robin"}, "lb_algorithm"),
     ({"loadbalancer_id": "abc"}, "loadbalancer_id"),
     ({"listener_id": 7}, "listener_id"),

@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""Control-plane figures for portus, and for Octavia in the same run.
+
+For each endpoint: seed N load balancers (default 1,000), each with 2 listeners,
+2 pools and 10 members (5 per pool) made by fully populated creates; then
+  - list (default page), show, status tree: median and p99 latency;
+  - member create: median and p99 latency of the POST (on distinct ACTIVE LBs);
+  - load balancer creates per second with 1 and with 8 concurrent clients.
+Only loopback endpoints are accepted. Loops are bounded in count and time.
+
+portus is started here with the `noop` provider (no amphorae: only the control plane
+is measured) on its own database; `--octavia URL` adds the real Octavia API started by
+../shared/anchors/octavia/start.sh (noop compute/network/amphora drivers) and prints
+portus/Octavia ratios. Prints figures; asserts nothing.
+
+  .venv/bin/python bench/api.py [--lbs 1000] [--database URL] [--octavia http://127.0.0.1:19876]
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+OCTAVIA_SUBNET = "00000000-0000-0000-0000-000000000001"  # the anchor's noop network
+
+
+class Client:
+    """Keep-alive HTTP per thread; noauth style (X-Project-Id)."""
+
+    def __init__(self, endpoint: str, project: str) -> None:
+        url = urllib.parse.urlsplit(endpoint)
+        if url.hostname not in ("127.0.0.1", "localhost", "::1"):
+            raise SystemExit(f"refusing a non-loopback endpoint: {endpoint}")
+        self.host, self.port = url.hostname, url.port or 80
+        self.project = project
+        self.local = threading.local()
+
+    def _conn(self) -> http.client.HTTPConnection:
+        if not hasattr(self.local, "conn"):
+            self.local.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+        return self.local.conn  # type: ignore[no-any-return]
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = json.dumps(body) if body is not None else None
+        headers = {"X-Project-Id": self.project, "Content-Type": "application/json",
+                   "Accept": "application/json"}
+        for attempt in (1, 2):
+            conn = self._conn()
+            try:
+                conn.request(method, path, body=data, headers=headers)
+                resp = conn.getresponse()
+                raw = resp.read()
+                return resp.status, (json.loads(raw) if raw else None)
+            except (http.client.HTTPException, OSError):
+                conn.close()
+                del self.local.conn
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+
+def lb_body(subnet: str, provider: str | None, name: str) -> dict[str, Any]:
+    pools = [{"name": f"p{i}", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+              "members": [{"address": f"10.{i}.0.{j + 10}", "protocol_port": 80}
+                          for j in range(5)]} for i in range(2)]
+    listeners = [{"protocol": "HTTP", "protocol_port": 80 + i, "default_pool": {"name": f"p{i}"}}
+                 for i in range(2)]
+    body: dict[str, Any] = {"name": name, "vip_subnet_id": subnet, "pools": pools,
+                            "listeners": listeners}
+    if provider:
+        body["provider"] = provider
+    return {"loadbalancer": body}
+
+
+def wait_active(api: Client, lb_id: str, timeout: float = 60) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, body = api.call("GET", f"/v2/lbaas/loadbalancers/{lb_id}")
+        if status == 200 and body["loadbalancer"]["provisioning_status"] == "ACTIVE":
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def seed(api: Client, subnet: str, provider: str | None, n: int, max_s: float) -> list[str]:
+    status, body = api.call("GET", "/v2/lbaas/loadbalancers?fields=id&fields=name")
+    ids = [lb["id"] for lb in body["loadbalancers"] if lb["name"].startswith("seed-")]
+    started = time.monotonic()
+
+    def one(i: int) -> str | None:
+        if time.monotonic() - started > max_s:
+            return None
+        code, out = api.call("POST", "/v2/lbaas/loadbalancers", lb_body(subnet, provider, f"seed-{i}"))
+        return out["loadbalancer"]["id"] if code == 201 else None
+
+    with ThreadPoolExecutor(8) as pool:
+        ids += [i for i in pool.map(one, range(len(ids), n)) if i]
+    for lb_id in ids:
+        wait_active(api, lb_id)
+    print(f"  seeded {len(ids)} load balancers in {time.monotonic() - started:.0f} s", flush=True)
+    return ids
+
+
+def latencies(fn: Callable[[], int], reps: int, max_s: float = 120) -> list[float]:
+    out: list[float] = []
+    deadline = time.monotonic() + max_s
+    for _ in range(reps):
+        if time.monotonic() > deadline:
+            break
+        t0 = time.perf_counter()
+        code = fn()
+        if code >= 400:
+            raise SystemExit(f"request failed with {code}")
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def create_rps(api: Client, subnet: str, provider: str | None, clients: int, total: int,
+               max_s: float = 60) -> float:
+    done = 0
+    lock = threading.Lock()
+    started = time.perf_counter()
+
+    def worker(k: int) -> None:
+        nonlocal done
+        for i in range(total // clients):
+            if time.perf_counter() - started > max_s:
+                return
+            body = {"loadbalancer": {"name": f"rps-{k}-{i}", "vip_subnet_id": subnet}}
+            if provider:
+                body["loadbalancer"]["provider"] = provider
+            code, _ = api.call("POST", "/v2/lbaas/loadbalancers", body)
+            if code == 201:
+                with lock:
+                    done += 1
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return done / (time.perf_counter() - started)
+
+
+def measure(name: str, api: Client, subnet: str, provider: str | None, n: int) -> dict[str, Any]:
+    print(f"{name}:", flush=True)
+    ids = seed(api, subnet, provider, n, max_s=900)
+    rng = random.Random(7)
+    pools: dict[str, str] = {}
+
+    def pool_of(lb_id: str) -> str:
+        if lb_id not in pools:
+            _, body = api.call("GET", f"/v2/lbaas/pools?loadbalancer_id={lb_id}&fields=id")
+            pools[lb_id] = body["pools"][0]["id"]
+        return pools[lb_id]
+
+    figures: dict[str, Any] = {}
+    figures["list"] = latencies(lambda: api.call("GET", "/v2/lbaas/loadbalancers")[0], 20)
+    figures["show"] = latencies(
+        lambda: api.call("GET", f"/v2/lbaas/loadbalancers/{rng.choice(ids)}")[0], 300)
+    figures["status tree"] = latencies(
+        lambda: api.call("GET", f"/v2/lbaas/loadbalancers/{rng.choice(ids)}/status")[0], 300)
+    targets = rng.sample(ids, min(100, len(ids)))
+    for lb_id in targets:
+        pool_of(lb_id)
+    it = iter(targets)
+    figures["member create"] = latencies(lambda: api.call(
+        "POST", f"/v2/lbaas/pools/{pool_of(next(it))}/members",
+        {"member": {"address": "10.9.9.9", "protocol_port": 8080}})[0], len(targets))
+    figures["creates/s, 1 client"] = create_rps(api, subnet, provider, 1, 150)
+    figures["creates/s, 8 clients"] = create_rps(api, subnet, provider, 8, 400)
+    for key, value in figures.items():
+        if isinstance(value, list):
+            print(f"  {key:<22} median {statistics.median(value) * 1000:8.2f} ms   "
+                  f"p99 {pct(value, 99) * 1000:8.2f} ms   ({len(value)} requests)", flush=True)
+        else:
+            print(f"  {key:<22} {value:8.1f}", flush=True)
+    return figures
+
+
+def start_portus(tmp: Path, database: str, port: int) -> subprocess.Popen[bytes]:
+    config = tmp / "portus.toml"
+    config.write_text(f"""
+data_dir = "{tmp}"
+run_dir = "{tmp}/run"
+log_level = "WARNING"
+[api]
+bind_port = {port}
+default_provider_driver = "noop"
+[database]
+connection = "{database}"
+[house_keeping]
+interval = 3600.0
+[network.management]
+bridge = "pbench-mgmt"
+cidr = "198.18.250.0/24"
+[[network.subnets]]
+name = "bench"
+cidr = "10.96.0.0/16"
+bridge = "pbench-vip"
+""")
+    proc = subprocess.Popen([sys.executable, "-m", "portus.cli", "--config", str(config), "up"],
+                            stdout=open(tmp / "portus.log", "ab"), stderr=subprocess.STDOUT)
+    api = Client(f"http://127.0.0.1:{port}", "bench")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if api.call("GET", "/")[0] == 200:
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit(f"portus did not start; see {tmp / 'portus.log'}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--lbs", type=int, default=1000)
+    parser.add_argument("--database", default="", help="SQLAlchemy URL for portus "
+                        "(default: SQLite in a temporary directory)")
+    parser.add_argument("--port", type=int, default=19880)
+    parser.add_argument("--octavia", default="", help="also measure this Octavia endpoint")
+    args = parser.parse_args()
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="portus-api-bench-") as tmp:
+        database = args.database or f"sqlite:///{tmp}/portus.db"
+        proc = start_portus(Path(tmp), database, args.port)
+        try:
+            api = Client(f"http://127.0.0.1:{args.port}", "bench")
+            sys.path.insert(0, str(ROOT))
+            from portus.common.config import SubnetConfig
+            subnet = SubnetConfig(name="bench", cidr="10.96.0.0/16")
+            subnet.finish(0)
+            results["portus"] = measure(f"portus (noop provider, {database.split(':')[0]})",
+                                        api, subnet.id, "noop", args.lbs)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+            subprocess.run(["ip", "link", "del", "pbench-mgmt"], capture_output=True)
+            subprocess.run(["ip", "link", "del", "pbench-vip"], capture_output=True)
+    if args.octavia:
+        results["octavia"] = measure("Octavia (amphora provider, noop drivers)",
+                                     Client(args.octavia, "bench"), OCTAVIA_SUBNET, None,
+                                     args.lbs)
+        print("portus vs Octavia (how many times better; goal ≥ 3):")
+        for key, ours in results["portus"].items():
+            theirs = results["octavia"][key]
+            if isinstance(ours, list):
+                print(f"  {key:<22} median {statistics.median(theirs) / statistics.median(ours):6.1f}x"
+                      f"   p99 {pct(theirs, 99) / pct(ours, 99):6.1f}x")
+            else:
+                print(f"  {key:<22} {ours / theirs:6.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

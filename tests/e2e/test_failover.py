@@ -1,0 +1,143 @@
+"""Failover with real amphorae: through the API, and after an amphora dies.
+
+The outage (first failed to first good request through the VIP) is printed, not
+asserted: it depends on the host.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import openstack
+import pytest
+
+from tests.e2e.harness import PortusLab, kill_and_wait, wait_for
+
+pytestmark = pytest.mark.e2e
+PROJECT = "e2e-project"
+
+
+def _create(sdk: openstack.connection.Connection, lab: PortusLab, members: list[Any]) -> Any:
+    return sdk.load_balancer.create_load_balancer(
+        name="e2e-failover", project_id=PROJECT, vip_subnet_id=lab.subnet.id,
+        listeners=[{
+            "name": "http", "protocol": "HTTP", "protocol_port": 80,
+            "default_pool": {
+                "name": "web", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+                "members": [{"name": b.name, "address": b.address, "protocol_port": b.port}
+                            for b in members]}}])
+
+
+def _status(sdk: openstack.connection.Connection, lb_id: str) -> str:
+    lb = sdk.load_balancer.get_load_balancer(lb_id)
+    assert lb.provisioning_status != "ERROR", lb.to_dict()
+    return str(lb.provisioning_status)
+
+
+def _wait_active(sdk: openstack.connection.Connection, lb_id: str, timeout: float = 60) -> None:
+    wait_for("ACTIVE", lambda: _status(sdk, lb_id) == "ACTIVE", timeout, 0.1)
+
+
+class Prober:
+    """Requests through the VIP in a loop; measures the longest run of failures."""
+
+    def __init__(self, lab: PortusLab, vip: str, expected: str) -> None:
+        self.lab, self.vip, self.expected = lab, vip, expected
+        self.first_failure: float | None = None
+        self.recovered: float | None = None
+        self.outage = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        down_since: float | None = None
+        while not self._stop.is_set():
+            ok = self.lab.get(self.vip, timeout=0.5) == self.expected
+            now = time.monotonic()
+            if not ok and down_since is None:
+                down_since = now
+                self.first_failure = self.first_failure or now
+            elif ok and down_since is not None:
+                self.outage = max(self.outage, now - down_since)
+                self.recovered = now
+                down_since = None
+            time.sleep(0.02)
+        if down_since is not None:
+            self.outage = max(self.outage, time.monotonic() - down_since)
+
+    def __enter__(self) -> "Prober":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+def _amphorae(sdk: openstack.connection.Connection, lb_id: str) -> list[Any]:
+    return [a for a in sdk.load_balancer.amphorae(loadbalancer_id=lb_id)
+            if a.status == "ALLOCATED"]
+
+
+def _replaced(lab: PortusLab, sdk: openstack.connection.Connection, lb_id: str,
+              old_namespaces: list[str], vip: str, expected: str) -> None:
+    wait_for("a new amphora namespace",
+             lambda: lab.amphora_namespaces() and set(lab.amphora_namespaces()).isdisjoint(
+                 old_namespaces), 60, 0.1)
+    _wait_active(sdk, lb_id)
+    wait_for("traffic through the new amphora", lambda: lab.get(vip) == expected, 30, 0.05)
+    assert len(lab.amphora_namespaces()) == 1
+    assert len(_amphorae(sdk, lb_id)) == 1
+
+
+def test_failover_through_the_api(lab: PortusLab, sdk: openstack.connection.Connection) -> None:
+    be1 = lab.backend("be1", 0)
+    lb = _create(sdk, lab, [be1])
+    _wait_active(sdk, lb.id)
+    vip = lb.vip_address
+    wait_for("traffic", lambda: lab.get(vip) == "hello from be1", 30)
+
+    # Amphora failover (admin API).
+    [amp] = _amphorae(sdk, lb.id)
+    before = lab.amphora_namespaces()
+    assert amp.compute_id in before
+    started = time.monotonic()
+    with Prober(lab, vip, "hello from be1") as prober:
+        sdk.load_balancer.failover_amphora(amp.id)
+        _replaced(lab, sdk, lb.id, before, vip, "hello from be1")
+        took = time.monotonic() - started
+    [new_amp] = _amphorae(sdk, lb.id)
+    assert new_amp.id != amp.id and new_amp.ha_ip == vip
+    assert sdk.load_balancer.get_load_balancer(lb.id).vip_address == vip
+    print(f"\namphora failover via API: outage {prober.outage:.2f} s, replaced in {took:.2f} s")
+
+    # Load balancer failover.
+    before = lab.amphora_namespaces()
+    started = time.monotonic()
+    with Prober(lab, vip, "hello from be1") as prober:
+        sdk.load_balancer.failover_load_balancer(lb.id)
+        _replaced(lab, sdk, lb.id, before, vip, "hello from be1")
+        took = time.monotonic() - started
+    print(f"load balancer failover via API: outage {prober.outage:.2f} s, "
+          f"replaced in {took:.2f} s")
+
+
+def test_dead_amphora_is_replaced_by_the_health_manager(
+        lab: PortusLab, sdk: openstack.connection.Connection) -> None:
+    be1 = lab.backend("be1", 0)
+    lb = _create(sdk, lab, [be1])
+    _wait_active(sdk, lb.id)
+    vip = lb.vip_address
+    wait_for("traffic", lambda: lab.get(vip) == "hello from be1", 30)
+    before = lab.amphora_namespaces()
+    with Prober(lab, vip, "hello from be1") as prober:
+        time.sleep(0.3)
+        killed_at = time.monotonic()
+        kill_and_wait(lab.amphora_pids())  # SIGKILL everything in the namespace
+        assert lab.amphora_pids() == []
+        _replaced(lab, sdk, lb.id, before, vip, "hello from be1")
+        back = time.monotonic() - killed_at
+    print(f"\namphora killed: outage {prober.outage:.2f} s (traffic back {back:.2f} s after "
+          f"the kill; heartbeat timeout 5 s)")
+    assert sdk.load_balancer.get_load_balancer(lb.id).vip_address == vip

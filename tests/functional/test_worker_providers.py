@@ -1,0 +1,102 @@
+"""The worker with the noop provider (no amphorae) and with flavor compute resources."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from portus.common import constants as C
+from portus.common.config import ComputeFlavorConfig
+from portus.controller.lease import Leases
+from portus.controller.worker import Reconciler
+from portus.db import models as m
+
+from tests.functional.conftest import Api
+from tests.functional.test_flavorprofiles import create_flavor, create_profile
+
+
+@dataclass
+class _Amp:
+    id: str
+    lb_network_ip: str
+
+
+class _Amphorae:
+    def __init__(self) -> None:
+        self.ensured: list[str] = []
+        self.removed: list[str] = []
+
+    def ensure(self, lb_id: str) -> _Amp:
+        self.ensured.append(lb_id)
+        return _Amp("amp-1", "198.18.0.2")
+
+    def base_dir(self, amphora_id: str) -> str:
+        return "/run/portus/amphorae/amp-1"
+
+    def remove_all(self, lb_id: str) -> None:
+        self.removed.append(lb_id)
+
+
+class _Agents:
+    def __init__(self) -> None:
+        self.configs: list[str] = []
+
+    def put_config(self, amp_id: str, ip: str, text: str, generation: int) -> None:
+        self.configs.append(text)
+
+
+def reconciler(api: Api) -> tuple[Reconciler, _Amphorae, _Agents]:
+    amphorae, agents = _Amphorae(), _Agents()
+    rec = Reconciler(api.cfg, api.db, Leases(api.db, "test", 30.0),
+                     amphorae, agents)  # type: ignore[arg-type]
+    return rec, amphorae, agents
+
+
+def test_noop_load_balancer_converges_without_amphorae(api: Api) -> None:
+    rec, amphorae, agents = reconciler(api)
+    pool = {"name": "p", "protocol": "HTTP", "lb_algorithm": "SOURCE_IP_PORT",
+            "members": [{"address": "192.0.2.10", "protocol_port": 80}]}
+    lb = api.create_lb(settle=False, provider="noop", listeners=[{
+        "protocol": "HTTP", "protocol_port": 80, "default_pool": pool}])
+    assert rec.converge(lb["id"]) is None
+    assert api.lb_status(lb["id"]) == C.ACTIVE
+    member = api.show("pool", lb["pools"][0]["id"])
+    assert member["provisioning_status"] == C.ACTIVE
+    # A change converges the same way.
+    api.create_member(lb["pools"][0]["id"], settle=False, address="192.0.2.11")
+    assert rec.converge(lb["id"]) is None
+    assert api.lb_status(lb["id"]) == C.ACTIVE
+    # Delete: DELETED, the VIP released, still no amphora touched.
+    api.expect("DELETE", f"/v2/lbaas/loadbalancers/{lb['id']}?cascade=true", 204)
+    assert rec.converge(lb["id"]) is None
+    assert api.lb_status(lb["id"]) == C.DELETED
+    with api.db.read() as session:
+        assert session.execute(sa.select(sa.func.count()).select_from(m.Member)).scalar_one() == 0
+        vip = session.get(m.Vip, lb["id"])
+        assert vip is not None and vip.ip_address is None
+        assert session.execute(sa.select(sa.func.count()).select_from(m.Amphora)).scalar_one() == 0
+    assert (amphorae.ensured, amphorae.removed, agents.configs) == ([], [], [])
+
+
+def test_compute_flavor_sets_haproxy_maxconn(api: Api) -> None:
+    api.cfg.amphora.compute_flavors["small"] = ComputeFlavorConfig(maxconn=1234)
+    try:
+        flavor = create_flavor(api, create_profile(api, {"compute_flavor": "small"})["id"])
+        rec, amphorae, agents = reconciler(api)
+        small = api.create_lb(settle=False, flavor_id=flavor["id"])
+        assert rec.converge(small["id"]) is None
+        plain = api.create_lb(settle=False)
+        assert rec.converge(plain["id"]) is None
+    finally:
+        api.cfg.amphora.compute_flavors.clear()
+    assert amphorae.ensured == [small["id"], plain["id"]]
+    globals_ = [_global_maxconn(text) for text in agents.configs]
+    assert globals_ == [1234, api.cfg.amphora.maxconn]
+
+
+def _global_maxconn(text: str) -> Any:
+    for line in text.splitlines():
+        if line.strip().startswith("maxconn"):
+            return int(line.split()[1])
+    return None
