@@ -29,7 +29,7 @@ def get_rule(session: Session, policy_id: str, rule_id: str, who: Caller) -> m.L
 LIST = collections.ListSpec(
     m.L7Rule, "rules",
     ("id", "project_id", "tenant_id", "admin_state_up", "type", "compare_type", "key",
-     "value", "invert", "provisioning_status"),
+     "value", "invert", "provisioning_status", "l7policy_id"),
     lambda _session, rows: [views.l7rule(r) for r in rows])
 
 

@@ -143,8 +143,6 @@ def test_batch_member_update_and_tag_filters(sdk: Any, portus: Portus) -> None:
     assert list(sdk.load_balancer.load_balancers(tags=["prod", "us"])) == []
 
 
-@pytest.mark.xfail(strict=True, reason="portus/api/l7rules.py refuses the l7policy_id filter "
-                   "that openstacksdk's l7_rules(policy) sends (GET .../rules?l7policy_id=X)")
 def test_sdk_lists_l7_rules(sdk: Any, portus: Portus) -> None:
     _lb, listener, _pool = _lb_with_pool(sdk, portus)
     policy = sdk.load_balancer.create_l7_policy(listener_id=listener.id, action="REJECT")
