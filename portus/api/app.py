@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from portus.api import amphorae
 from portus.api import auth
 from portus.api import errors
-from portus.api import availabilityzoneprofiles, availabilityzones, flavorprofiles, flavors
+from portus.api import availabilityzones, flavors, profiles
 from portus.api import providers, quotas
 from portus.api import http_limits
 from portus.api import healthmonitors
@@ -41,9 +41,9 @@ ROUTERS = [
     (quotas.router, LBAAS),
     (providers.router, LBAAS),
     (flavors.router, LBAAS),
-    (flavorprofiles.router, LBAAS),
+    (profiles.flavor_profiles_router, LBAAS),
     (availabilityzones.router, LBAAS),
-    (availabilityzoneprofiles.router, LBAAS),
+    (profiles.availability_zone_profiles_router, LBAAS),
     (l7policies.router, LBAAS),
     (l7rules.router, LBAAS),
     (amphorae.router, ("/v2/octavia", "/v2.0/octavia")),
