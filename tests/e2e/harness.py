@@ -266,3 +266,33 @@ bridge = "{self.subnet.bridge}"
             shutil.rmtree(self.run_dir, ignore_errors=True)
         finally:
             os.close(self._lock_fd)
+
+
+# -- openstacksdk helpers shared by the end-to-end tests ----------------------------------
+
+PROJECT = "e2e-project"
+
+
+def create_http_lb(sdk: Any, lab: PortusLab, backends: list[Backend], name: str = "e2e",
+                   healthmonitor: dict[str, Any] | None = None) -> Any:
+    """A fully populated load balancer: HTTP listener on 80, ROUND_ROBIN pool of backends."""
+    pool: dict[str, Any] = {
+        "name": "web", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+        "members": [{"name": b.name, "address": b.address, "protocol_port": b.port}
+                    for b in backends]}
+    if healthmonitor is not None:
+        pool["healthmonitor"] = healthmonitor
+    return sdk.load_balancer.create_load_balancer(
+        name=name, project_id=PROJECT, vip_subnet_id=lab.subnet.id,
+        listeners=[{"name": "http", "protocol": "HTTP", "protocol_port": 80,
+                    "default_pool": pool}])
+
+
+def lb_status(sdk: Any, lb_id: str) -> str:
+    lb = sdk.load_balancer.get_load_balancer(lb_id)
+    assert lb.provisioning_status != "ERROR", lb.to_dict()
+    return str(lb.provisioning_status)
+
+
+def wait_active(sdk: Any, lb_id: str, timeout: float = 60) -> None:
+    wait_for("ACTIVE", lambda: lb_status(sdk, lb_id) == "ACTIVE", timeout, 0.1)

@@ -12,31 +12,16 @@ from typing import Any
 import openstack
 import pytest
 
-from tests.e2e.harness import PortusLab, kill_and_wait, wait_for
+from tests.e2e.harness import (PortusLab, create_http_lb, kill_and_wait, wait_active,
+                               wait_for)
 
 pytestmark = pytest.mark.e2e
-PROJECT = "e2e-project"
 
 
-def _create(sdk: openstack.connection.Connection, lab: PortusLab, members: list[Any]) -> Any:
-    return sdk.load_balancer.create_load_balancer(
-        name="e2e-failover", project_id=PROJECT, vip_subnet_id=lab.subnet.id,
-        listeners=[{
-            "name": "http", "protocol": "HTTP", "protocol_port": 80,
-            "default_pool": {
-                "name": "web", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
-                "members": [{"name": b.name, "address": b.address, "protocol_port": b.port}
-                            for b in members]}}])
 
 
-def _status(sdk: openstack.connection.Connection, lb_id: str) -> str:
-    lb = sdk.load_balancer.get_load_balancer(lb_id)
-    assert lb.provisioning_status != "ERROR", lb.to_dict()
-    return str(lb.provisioning_status)
 
 
-def _wait_active(sdk: openstack.connection.Connection, lb_id: str, timeout: float = 60) -> None:
-    wait_for("ACTIVE", lambda: _status(sdk, lb_id) == "ACTIVE", timeout, 0.1)
 
 
 class Prober:
@@ -85,7 +70,7 @@ def _replaced(lab: PortusLab, sdk: openstack.connection.Connection, lb_id: str,
     wait_for("a new amphora namespace",
              lambda: lab.amphora_namespaces() and set(lab.amphora_namespaces()).isdisjoint(
                  old_namespaces), 60, 0.1)
-    _wait_active(sdk, lb_id)
+    wait_active(sdk, lb_id)
     wait_for("traffic through the new amphora", lambda: lab.get(vip) == expected, 30, 0.05)
     assert len(lab.amphora_namespaces()) == 1
     assert len(_amphorae(sdk, lb_id)) == 1
@@ -93,8 +78,8 @@ def _replaced(lab: PortusLab, sdk: openstack.connection.Connection, lb_id: str,
 
 def test_failover_through_the_api(lab: PortusLab, sdk: openstack.connection.Connection) -> None:
     be1 = lab.backend("be1", 0)
-    lb = _create(sdk, lab, [be1])
-    _wait_active(sdk, lb.id)
+    lb = create_http_lb(sdk, lab, [be1], name="e2e-failover")
+    wait_active(sdk, lb.id)
     vip = lb.vip_address
     wait_for("traffic", lambda: lab.get(vip) == "hello from be1", 30)
 
@@ -126,8 +111,8 @@ def test_failover_through_the_api(lab: PortusLab, sdk: openstack.connection.Conn
 def test_dead_amphora_is_replaced_by_the_health_manager(
         lab: PortusLab, sdk: openstack.connection.Connection) -> None:
     be1 = lab.backend("be1", 0)
-    lb = _create(sdk, lab, [be1])
-    _wait_active(sdk, lb.id)
+    lb = create_http_lb(sdk, lab, [be1], name="e2e-failover")
+    wait_active(sdk, lb.id)
     vip = lb.vip_address
     wait_for("traffic", lambda: lab.get(vip) == "hello from be1", 30)
     before = lab.amphora_namespaces()

@@ -7,10 +7,9 @@ from typing import Any
 import openstack
 import pytest
 
-from tests.e2e.harness import PortusLab, wait_for
+from tests.e2e.harness import PROJECT, PortusLab, wait_active, wait_for
 
 pytestmark = pytest.mark.e2e
-PROJECT = "e2e-project"
 
 
 def _request(lab: PortusLab, address: str, path: str, port: int = 80) -> tuple[int, dict[str, str], str]:
@@ -34,12 +33,6 @@ def _request(lab: PortusLab, address: str, path: str, port: int = 80) -> tuple[i
     return int(parts[1]), headers, body.decode(errors="replace").strip()
 
 
-def _wait_active(sdk: openstack.connection.Connection, lb_id: str) -> None:
-    def active() -> bool:
-        lb = sdk.load_balancer.get_load_balancer(lb_id)
-        assert lb.provisioning_status != "ERROR", lb.to_dict()
-        return bool(lb.provisioning_status == "ACTIVE")
-    wait_for("ACTIVE", active, 30, 0.1)
 
 
 def test_l7_routing_reject_and_redirect(lab: PortusLab,
@@ -55,7 +48,7 @@ def test_l7_routing_reject_and_redirect(lab: PortusLab,
         pools=[pool("A", be_a), pool("B", be_b)],
         listeners=[{"name": "http", "protocol": "HTTP", "protocol_port": 80,
                     "default_pool": {"name": "A"}}])
-    _wait_active(sdk, lb.id)
+    wait_active(sdk, lb.id)
     vip = lb.vip_address
     listener = next(sdk.load_balancer.listeners(loadbalancer_id=lb.id))
     pools = {p.name: p for p in sdk.load_balancer.pools(loadbalancer_id=lb.id)}
@@ -64,20 +57,20 @@ def test_l7_routing_reject_and_redirect(lab: PortusLab,
     # PATH STARTS_WITH /api -> pool B; the rule is added on its own.
     to_b = sdk.load_balancer.create_l7_policy(
         listener_id=listener.id, action="REDIRECT_TO_POOL", redirect_pool_id=pools["B"].id)
-    _wait_active(sdk, lb.id)
+    wait_active(sdk, lb.id)
     sdk.load_balancer.create_l7_rule(to_b, type="PATH", compare_type="STARTS_WITH", value="/api")
-    _wait_active(sdk, lb.id)
+    wait_active(sdk, lb.id)
     # REJECT /private (403), with its rule in the policy body.
     sdk.load_balancer.create_l7_policy(
         listener_id=listener.id, action="REJECT",
         rules=[{"type": "PATH", "compare_type": "STARTS_WITH", "value": "/private"}])
-    _wait_active(sdk, lb.id)
+    wait_active(sdk, lb.id)
     # REDIRECT_TO_URL for /old (302 with Location), placed first.
     moved = sdk.load_balancer.create_l7_policy(
         listener_id=listener.id, action="REDIRECT_TO_URL", position=1,
         redirect_url="http://example.com/new?from='old'",
         rules=[{"type": "PATH", "compare_type": "STARTS_WITH", "value": "/old"}])
-    _wait_active(sdk, lb.id)
+    wait_active(sdk, lb.id)
 
     assert [p.position for p in sdk.load_balancer.l7_policies(listener_id=listener.id)
             if p.id == moved.id] == [1]
@@ -99,7 +92,7 @@ def test_l7_routing_reject_and_redirect(lab: PortusLab,
 
     # Disabling the routing policy sends /api back to the default pool.
     sdk.load_balancer.update_l7_policy(to_b, is_admin_state_up=False)
-    _wait_active(sdk, lb.id)
+    wait_active(sdk, lb.id)
     assert lab.get(vip, path="/api/users") == "hello from a"
     assert _request(lab, vip, "/private")[0] == 403
 

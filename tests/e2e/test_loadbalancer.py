@@ -5,38 +5,22 @@ import collections
 import signal
 import threading
 import time
-from typing import Any
 
 import openstack
 import pytest
 
-from tests.e2e.harness import PortusLab, wait_for
+from tests.e2e.harness import PortusLab, create_http_lb, lb_status, wait_active, wait_for
+
+HTTP_MONITOR = {"type": "HTTP", "delay": 1, "timeout": 1, "max_retries": 1,
+                "max_retries_down": 1, "url_path": "/"}
 
 pytestmark = pytest.mark.e2e
-PROJECT = "e2e-project"
 
 
-def _create(sdk: openstack.connection.Connection, lab: PortusLab, members: list[Any]) -> Any:
-    return sdk.load_balancer.create_load_balancer(
-        name="e2e", project_id=PROJECT, vip_subnet_id=lab.subnet.id,
-        listeners=[{
-            "name": "http", "protocol": "HTTP", "protocol_port": 80,
-            "default_pool": {
-                "name": "web", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
-                "healthmonitor": {"type": "HTTP", "delay": 1, "timeout": 1, "max_retries": 1,
-                                  "max_retries_down": 1, "url_path": "/"},
-                "members": [{"name": b.name, "address": b.address, "protocol_port": b.port}
-                            for b in members]}}])
 
 
-def _status(sdk: openstack.connection.Connection, lb_id: str) -> str:
-    lb = sdk.load_balancer.get_load_balancer(lb_id)
-    assert lb.provisioning_status != "ERROR", lb.to_dict()
-    return str(lb.provisioning_status)
 
 
-def _wait_active(sdk: openstack.connection.Connection, lb_id: str, timeout: float = 30) -> None:
-    wait_for("ACTIVE", lambda: _status(sdk, lb_id) == "ACTIVE", timeout, 0.1)
 
 
 def _member_states(sdk: openstack.connection.Connection, pool_id: str) -> dict[str, str]:
@@ -49,8 +33,8 @@ def _spread(lab: PortusLab, vip: str, n: int = 20) -> collections.Counter[str]:
 
 def test_traffic_health_and_delete(lab: PortusLab, sdk: openstack.connection.Connection) -> None:
     be1, be2 = lab.backend("be1", 0), lab.backend("be2", 1)
-    lb = _create(sdk, lab, [be1, be2])
-    _wait_active(sdk, lb.id)
+    lb = create_http_lb(sdk, lab, [be1, be2], healthmonitor=HTTP_MONITOR)
+    wait_active(sdk, lb.id)
     vip = lb.vip_address
     pool = next(sdk.load_balancer.pools(loadbalancer_id=lb.id))
 
@@ -85,7 +69,7 @@ def test_traffic_health_and_delete(lab: PortusLab, sdk: openstack.connection.Con
 def test_controller_killed_mid_create_recovers(lab: PortusLab,
                                                sdk: openstack.connection.Connection) -> None:
     be1 = lab.backend("be1", 0)
-    lb = _create(sdk, lab, [be1])
+    lb = create_http_lb(sdk, lab, [be1], healthmonitor=HTTP_MONITOR)
     # Kill the controller as soon as it has started building the amphora.
     wait_for("the amphora namespace", lab.amphora_namespaces, 20, 0.005)
     lab.kill(signal.SIGKILL)
@@ -97,15 +81,15 @@ def test_controller_killed_mid_create_recovers(lab: PortusLab,
 def _wait_status_after_restart(lab: PortusLab, sdk: openstack.connection.Connection,
                                lb_id: str) -> str:
     lab.start()
-    _wait_active(sdk, lb_id, timeout=60)
-    return _status(sdk, lb_id)
+    wait_active(sdk, lb_id, timeout=60)
+    return lb_status(sdk, lb_id)
 
 
 def test_controller_restart_keeps_traffic_and_adopts(lab: PortusLab,
                                                      sdk: openstack.connection.Connection) -> None:
     be1, be2 = lab.backend("be1", 0), lab.backend("be2", 1)
-    lb = _create(sdk, lab, [be1])
-    _wait_active(sdk, lb.id)
+    lb = create_http_lb(sdk, lab, [be1], healthmonitor=HTTP_MONITOR)
+    wait_active(sdk, lb.id)
     vip = lb.vip_address
     wait_for("traffic", lambda: lab.get(vip) == "hello from be1", 20)
     namespaces = lab.amphora_namespaces()
@@ -144,7 +128,7 @@ def test_controller_restart_keeps_traffic_and_adopts(lab: PortusLab,
     pool = next(sdk.load_balancer.pools(loadbalancer_id=lb.id))
     sdk.load_balancer.create_member(pool.id, name="be2", address=be2.address,
                                     protocol_port=be2.port)
-    _wait_active(sdk, lb.id)
+    wait_active(sdk, lb.id)
     wait_for("both backends answer", lambda: set(_spread(lab, vip, 10)) ==
              {"hello from be1", "hello from be2"}, 20)
     assert lab.amphora_namespaces() == namespaces
