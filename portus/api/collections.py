@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import urlencode
 
-from fastapi import Request
+import orjson
+from fastapi import Request, Response
 from sqlalchemy import Select, and_, exists, false, not_, or_, select
 from sqlalchemy.orm import Session
 
@@ -79,7 +80,22 @@ def _sort_keys(request: Request, spec: ListSpec) -> list[tuple[str, str]]:
 
 
 def list_response(request: Request, session: Session, spec: ListSpec, query: Select[Any],
-                  max_limit: int) -> dict[str, Any]:
+                  max_limit: int) -> Any:
+    """The list as a ready JSON response. Typed Any so handlers keep their documented
+    dict type: FastAPI passes a Response through untouched, which spares a 1,000-item
+    page its generic (and several times slower) response serialisation."""
+    return JSONBody(list_body(request, session, spec, query, max_limit))
+
+
+class JSONBody(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def list_body(request: Request, session: Session, spec: ListSpec, query: Select[Any],
+              max_limit: int) -> dict[str, Any]:
     model = spec.model
     params = request.query_params
     query = _tag_filters(request, model, query)
