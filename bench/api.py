@@ -94,9 +94,21 @@ def wait_active(api: Client, lb_id: str, timeout: float = 60) -> bool:
     return False
 
 
+def all_lbs(api: Client) -> list[dict[str, Any]]:
+    """Every load balancer, page by page (a page holds at most 1,000)."""
+    out: list[dict[str, Any]] = []
+    marker = ""
+    while True:
+        _, body = api.call("GET", "/v2/lbaas/loadbalancers?fields=id&fields=name&limit=1000"
+                           + (f"&marker={marker}" if marker else ""))
+        out += body["loadbalancers"]
+        if len(body["loadbalancers"]) < 1000:
+            return out
+        marker = body["loadbalancers"][-1]["id"]
+
+
 def seed(api: Client, subnet: str, provider: str | None, n: int, max_s: float) -> list[str]:
-    status, body = api.call("GET", "/v2/lbaas/loadbalancers?fields=id&fields=name")
-    ids = [lb["id"] for lb in body["loadbalancers"] if lb["name"].startswith("seed-")]
+    ids = [lb["id"] for lb in all_lbs(api) if lb["name"].startswith("seed-")][:n]
     started = time.monotonic()
 
     def one(i: int) -> str | None:
@@ -107,6 +119,7 @@ def seed(api: Client, subnet: str, provider: str | None, n: int, max_s: float) -
 
     with ThreadPoolExecutor(8) as pool:
         ids += [i for i in pool.map(one, range(len(ids), n)) if i]
+    ids = ids[:n]
     for lb_id in ids:
         wait_active(api, lb_id)
     print(f"  seeded {len(ids)} load balancers in {time.monotonic() - started:.0f} s", flush=True)
