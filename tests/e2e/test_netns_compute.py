@@ -346,6 +346,7 @@ def test_delete_of_unknown_amphora_is_a_no_op(lab: Lab) -> None:
     amp_id = str(uuid.uuid4())
     lab.compute.delete(amp_id, lab.amp_cfg.namespace_prefix + amp_id,
                        str(lab.base_root / amp_id))
+    assert not lab.compute.exists(lab.amp_cfg.namespace_prefix + amp_id)
 
 
 def test_many_amphorae_network_build_and_delete(lab: Lab) -> None:

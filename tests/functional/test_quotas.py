@@ -177,7 +177,8 @@ def test_listener_with_a_new_default_pool_counts_the_pool(api: Api) -> None:
 
 def test_quota_of_zero_on_an_unused_kind_does_not_block_others(api: Api) -> None:
     set_quota(api, "p1", l7policy=0, l7rule=0, healthmonitor=0)
-    api.tree(hm=False)
+    ids = api.tree(hm=False)
+    assert api.show("loadbalancer", ids["lb"])["provisioning_status"] == "ACTIVE"
 
 
 def test_l7_policies_and_rules(api: Api) -> None:
