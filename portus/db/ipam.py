@@ -5,6 +5,7 @@ Addresses in use are the rows that hold them; a unique constraint settles races
 from __future__ import annotations
 
 import ipaddress
+import socket
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,14 +18,19 @@ class AddressUnavailable(Exception):
     pass
 
 
+def _as_int(text: str) -> int:
+    # inet_pton is several times faster than ipaddress for thousands of rows.
+    family = socket.AF_INET6 if ":" in text else socket.AF_INET
+    return int.from_bytes(socket.inet_pton(family, text), "big")
+
+
 def _pick(start: ipaddress._BaseAddress, end: ipaddress._BaseAddress, used: set[str],
           reserved: set[str]) -> str:
-    addr = start
-    while addr <= end:
-        text = str(addr)
-        if text not in used and text not in reserved:
-            return text
-        addr += 1
+    """The lowest address in [start, end] that is neither used nor reserved."""
+    taken = {_as_int(a) for a in used | reserved}
+    for value in range(int(start), int(end) + 1):
+        if value not in taken:
+            return str(ipaddress.ip_address(value))
     raise AddressUnavailable(f"no free address between {start} and {end}")
 
 
@@ -37,16 +43,24 @@ def vip_in_use(session: Session, subnet_id: str) -> set[str]:
     return used | {r for r in extra.scalars() if r}
 
 
+def _taken(session: Session, subnet_id: str, address: str) -> bool:
+    for model in (m.Vip, m.AdditionalVip):
+        if session.execute(select(model.subnet_id).where(
+                model.subnet_id == subnet_id, model.ip_address == address).limit(1)).first():
+            return True
+    return False
+
+
 def allocate_vip(session: Session, subnet: SubnetConfig, requested: str | None) -> str:
-    used = vip_in_use(session, subnet.id)
     if requested:
         if ipaddress.ip_address(requested) not in subnet.network:
             raise AddressUnavailable(f"{requested} is not in subnet {subnet.id} ({subnet.cidr})")
-        if requested in used or requested == subnet.gateway:
+        if requested == subnet.gateway or _taken(session, subnet.id, requested):
             raise AddressUnavailable(f"IP address {requested} already allocated in subnet {subnet.id}")
         return requested
     return _pick(ipaddress.ip_address(subnet.allocation_start),
-                 ipaddress.ip_address(subnet.allocation_end), used, {subnet.gateway})
+                 ipaddress.ip_address(subnet.allocation_end), vip_in_use(session, subnet.id),
+                 {subnet.gateway})
 
 
 def allocate_management_ip(session: Session, mgmt: ManagementConfig) -> str:
