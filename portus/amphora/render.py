@@ -83,7 +83,8 @@ _SEND_PROXY = {"PROXY": "send-proxy", "PROXYV2": "send-proxy-v2"}
 # constants.LISTENER_POOL_PROTOCOLS restricted to what this renderer supports).
 _COMPATIBLE_POOLS = {
     "HTTP": ("HTTP", "PROXY", "PROXYV2"),
-    "TCP": ("HTTP", "TCP", "PROXY", "PROXYV2"),
+    "HTTPS": ("HTTPS", "PROXY", "PROXYV2", "TCP"),
+    "TCP": ("HTTP", "HTTPS", "TCP", "PROXY", "PROXYV2"),
 }
 
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}")
@@ -236,6 +237,7 @@ class _Check:
     rise: int
     timeout: int  # seconds
     http: bool
+    ssl: bool = False  # check-ssl verify none on the servers
     http_method: str = ""
     url_path: str = ""
     http_version: str = ""  # "" or "HTTP/1.1"
@@ -300,8 +302,10 @@ def _check_view(hm: HealthMonitorSpec) -> _Check:
     timeout = clamp_seconds(hm.timeout, "health monitor timeout")
     rise = check_int(hm.rise, "health monitor rise", 1, 100)
     fall = check_int(hm.fall, "health monitor fall", 1, 100)
-    if hm_type != "HTTP":
-        return _Check(inter=inter, fall=fall, rise=rise, timeout=timeout, http=False)
+    # HTTPS and TLS-HELLO checks run over TLS; the member's certificate is not verified.
+    ssl = hm_type in ("HTTPS", "TLS-HELLO")
+    if hm_type not in constants.HTTP_HM_TYPES:
+        return _Check(inter=inter, fall=fall, rise=rise, timeout=timeout, http=False, ssl=ssl)
     method = hm.http_method or "GET"
     if method not in constants.HTTP_METHODS:
         raise RenderError(f"unsupported http_method {method!r}")
@@ -323,6 +327,7 @@ def _check_view(hm: HealthMonitorSpec) -> _Check:
         rise=rise,
         timeout=timeout,
         http=True,
+        ssl=ssl,
         http_method=method,
         url_path=url_path,
         http_version=version,
@@ -447,7 +452,7 @@ def _pool_backend(listener: ListenerSpec, pool: PoolSpec | None, mode: str) -> _
     if pool.protocol not in constants.POOL_PROTOCOLS:
         raise RenderError(f"unsupported pool protocol {pool.protocol!r}")
     # PROXY/PROXYV2 pools carry the listener's traffic type.
-    pool_mode = {"HTTP": "http", "TCP": "tcp"}.get(pool.protocol, mode)
+    pool_mode = {"HTTP": "http", "HTTPS": "tcp", "TCP": "tcp"}.get(pool.protocol, mode)
     return _backend_view(listener, pool, pool_mode)
 
 

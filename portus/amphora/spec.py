@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True)
 class HealthMonitorSpec:
     id: str
-    type: str  # HTTP | TCP
+    type: str  # HTTP | HTTPS | TCP | TLS-HELLO
     delay: int  # seconds
     timeout: int  # seconds
     rise: int  # API max_retries
@@ -40,7 +40,7 @@ class MemberSpec:
 @dataclass(frozen=True)
 class PoolSpec:
     id: str
-    protocol: str  # HTTP | TCP | PROXY | PROXYV2
+    protocol: str  # HTTP | HTTPS | TCP | PROXY | PROXYV2
     lb_algorithm: str  # ROUND_ROBIN | LEAST_CONNECTIONS | SOURCE_IP
     enabled: bool = True
     session_persistence: dict | None = None  # {"type": ..., "cookie_name": ...}
@@ -74,7 +74,7 @@ class L7PolicySpec:
 @dataclass(frozen=True)
 class ListenerSpec:
     id: str
-    protocol: str  # HTTP | TCP
+    protocol: str  # HTTP | HTTPS | TCP
     port: int
     connection_limit: int = -1  # -1: unlimited (rendered as 50000)
     enabled: bool = True

@@ -29,11 +29,11 @@ def check_listener_pool(listener_protocol: str, pool_protocol: str) -> None:
 
 
 def check_health_monitor(body: s._HMFields | s.HealthMonitorPUT, hm_type: str) -> None:
-    if hm_type != "HTTP":
+    if hm_type not in C.HTTP_HM_TYPES:
         for field in ("http_method", "url_path", "expected_codes", "http_version", "domain_name"):
             if getattr(body, field, None) is not None:
                 raise errors.InvalidField(field, getattr(body, field),
-                                          f"{field} is only allowed for HTTP health monitors.")
+                                          f"{field} is only allowed for HTTP and HTTPS health monitors.")
     if body.domain_name and (body.http_version or 1.0) < 1.1:
         raise errors.InvalidField("domain_name", body.domain_name,
                                   "http_version 1.1 is required when domain_name is set.")
@@ -75,7 +75,7 @@ def _named(body: Any, project_id: str) -> dict[str, Any]:
 
 def new_health_monitor(body: s.HealthMonitorSingle, pool: m.Pool, project_id: str) -> m.HealthMonitor:
     check_health_monitor(body, body.type)
-    is_http = body.type == "HTTP"
+    is_http = body.type in C.HTTP_HM_TYPES
     hm = m.HealthMonitor(
         **_named(body, project_id), pool_id=pool.id, type=body.type, delay=body.delay,
         timeout=body.timeout, rise_threshold=body.max_retries,

@@ -93,6 +93,8 @@ def validation_message(exc: RequestValidationError) -> str:
         return f"Invalid input for field/attribute {_field_path(loc)}. Mandatory field missing."
     msg = str(err.get("msg", "invalid value"))
     msg = msg.removeprefix("Value error, ")
+    if etype == "literal_error":  # an enum value portus does not offer (e.g. type PING)
+        msg = f"'{_short(err.get('input'))}' is not supported. {msg}"
     return (f"Invalid input for field/attribute {_field_path(loc)}. "
             f"Value: '{_short(err.get('input'))}'. {msg}")
 

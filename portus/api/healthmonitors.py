@@ -92,7 +92,7 @@ def update_healthmonitor(hm_id: str, body: s.HealthMonitorUpdate, svc: Services 
         builders.check_health_monitor(req, hm.type)
         http_defaults = {"http_method": "GET", "url_path": "/", "expected_codes": "200"}
         defaults: dict[str, Any] = {"max_retries_down": 3, "admin_state_up": True, "tags": []}
-        if hm.type == "HTTP":
+        if hm.type in C.HTTP_HM_TYPES:
             defaults.update(http_defaults)
         status.lock_pool_child(session, hm.pool)
         for field in req.model_fields_set:

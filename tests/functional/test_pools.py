@@ -171,7 +171,7 @@ def test_create_with_duplicate_members_writes_nothing(api: Api) -> None:
 
 @pytest.mark.parametrize("fields, field", [
     ({"protocol": "UDP"}, "protocol"),
-    ({"protocol": "HTTPS"}, "protocol"),
+    ({"protocol": "SCTP"}, "protocol"),
     ({"protocol": None}, "protocol"),
     ({"lb_algorithm": "RANDOM"}, "lb_algorithm"),
     ({"lb_algorithm": "round_robin"}, "lb_algorithm"),

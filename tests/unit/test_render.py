@@ -356,6 +356,36 @@ def test_proxy_protocol_pools(listener_protocol, mode, pool_protocol, keyword):
         assert ({"send-proxy", "send-proxy-v2"} - {keyword}).isdisjoint(tokens)
 
 
+@pytest.mark.parametrize("pool_protocol", ["HTTPS", "TCP"])
+def test_https_passthrough_listener_is_tcp(pool_protocol):
+    s = one(lb(listener(protocol="HTTPS", port=443, default_pool=pool(protocol=pool_protocol))))
+    f, b = fe(s), be(s)
+    assert f[0] == "mode tcp"
+    assert b[0] == "mode tcp"
+    assert "http-reuse safe" not in b
+    assert not any("ssl" in line for line in f + b)  # passthrough: no certificates, no TLS
+
+
+def test_https_pool_behind_tcp_listener_is_tcp():
+    b = be(one(lb(listener(protocol="TCP", default_pool=pool(protocol="HTTPS")))))
+    assert b[0] == "mode tcp"
+
+
+@pytest.mark.parametrize("pool_protocol, keyword", [("PROXY", "send-proxy"), ("PROXYV2", "send-proxy-v2")])
+def test_proxy_pools_behind_https_listener(pool_protocol, keyword):
+    b = be(one(lb(listener(protocol="HTTPS", default_pool=pool(protocol=pool_protocol)))))
+    assert b[0] == "mode tcp"
+    assert all(keyword in tokens for tokens in servers(b).values())
+
+
+@pytest.mark.parametrize("listener_protocol, pool_protocol", [
+    ("HTTP", "HTTPS"), ("HTTPS", "HTTP"), ("HTTP", "TCP")])
+def test_incompatible_https_pairs_refused(listener_protocol, pool_protocol):
+    with pytest.raises(RenderError):
+        render_haproxy(lb(listener(protocol=listener_protocol,
+                                   default_pool=pool(protocol=pool_protocol))), AMP)
+
+
 def test_session_persistence_source_ip():
     b = be(one(lb(listener(default_pool=pool(session_persistence={"type": "SOURCE_IP"})))))
     assert "stick-table type ipv6 size 10k" in b
@@ -523,9 +553,54 @@ def test_health_monitor_timers_clamped():
     assert all(option_value(t, "inter") == "2147483s" for t in servers(b).values())
 
 
+def test_https_health_monitor_is_http_check_over_ssl():
+    hm = http_hm(type="HTTPS", url_path="/healthz", http_version=1.1, domain_name="svc.example.org",
+                 expected_codes="200,204")
+    b = be(one(lb(listener(protocol="HTTPS", default_pool=pool(protocol="HTTPS", health_monitor=hm)))))
+    assert b[0] == "mode tcp"
+    assert "option httpchk GET /healthz HTTP/1.1" in b
+    assert "http-check send hdr Host svc.example.org" in b
+    assert "http-check expect rstatus ^(200|204)$" in b
+    for tokens in servers(b).values():
+        i = tokens.index("check-ssl")
+        assert tokens[i:i + 3] == ["check-ssl", "verify", "none"]
+        assert "check" in tokens
+
+
+def test_https_health_monitor_defaults_like_http():
+    b = be(one(lb(listener(default_pool=pool(health_monitor=http_hm(type="HTTPS"))))))
+    assert "option httpchk GET /" in b
+    assert "http-check expect rstatus ^(200)$" in b
+    assert all("check-ssl" in tokens for tokens in servers(b).values())
+
+
+def test_tls_hello_health_monitor_is_plain_check_over_ssl():
+    b = be(one(lb(listener(protocol="HTTPS", default_pool=pool(
+        protocol="HTTPS", health_monitor=tcp_hm(type="TLS-HELLO"))))))
+    assert "timeout check 3s" in b
+    assert not any(line.startswith(("option httpchk", "http-check", "option ssl-hello-chk"))
+                   for line in b)
+    for tokens in servers(b).values():
+        i = tokens.index("check")
+        assert tokens[i:i + 7] == ["check", "inter", "5s", "fall", "3", "rise", "2"]
+        j = tokens.index("check-ssl")
+        assert tokens[j:j + 3] == ["check-ssl", "verify", "none"]
+
+
+@pytest.mark.parametrize("hm", [tcp_hm(), http_hm()])
+def test_plain_monitors_do_not_use_ssl(hm):
+    b = be(one(lb(listener(default_pool=pool(health_monitor=hm)))))
+    assert not any("check-ssl" in tokens for tokens in servers(b).values())
+
+
+def test_disabled_tls_hello_monitor_renders_no_check():
+    b = be(one(lb(listener(default_pool=pool(health_monitor=tcp_hm(type="TLS-HELLO", enabled=False))))))
+    assert not any("check-ssl" in tokens or "check" in tokens for tokens in servers(b).values())
+
+
 @pytest.mark.parametrize(
     "hm",
-    [http_hm(type="PING"), http_hm(http_method="BREW"), http_hm(http_version=2.0),
+    [http_hm(type="PING"), tcp_hm(type="UDP-CONNECT"), tcp_hm(type="SCTP"), http_hm(http_method="BREW"), http_hm(http_version=2.0),
      http_hm(expected_codes="2xx"), http_hm(expected_codes="204-200"), http_hm(expected_codes="99"),
      http_hm(rise=0), http_hm(fall=0), http_hm(delay=-1)],
 )
@@ -601,7 +676,9 @@ EVIL = "\n    server evil 1.2.3.4:80"
             member("m1", monitor_port=65536),)))),
         lambda: lb(listener(port=0)),
         lambda: lb(listener(protocol="UDP")),
-        lambda: lb(listener(default_pool=pool(protocol="HTTPS"))),
+        lambda: lb(listener(default_pool=pool(protocol="UDP"))),
+        lambda: lb(listener(protocol="TCP", default_pool=pool(protocol="SCTP"))),
+        lambda: lb(listener(protocol="TERMINATED_HTTPS")),
         lambda: lb(listener(), vip="203.0.113.5 " + EVIL),
         lambda: lb(listener(), vip="203.0.113.5:80"),
         lambda: lb(listener(), id="lb-1\n# x"),
@@ -697,6 +774,18 @@ def _scenarios() -> dict[str, LoadBalancerSpec]:
             health_monitor=http_hm(url_path="/a/b;c=d?e=$HOME&f=(g)*+,:@!~%41", http_method="OPTIONS",
                                    http_version=1.1, domain_name="a-b.c.example.")))),
         "amp_small": lb(listener(connection_limit=50000)),
+        "https_passthrough_https_hm": lb(listener(protocol="HTTPS", port=443, default_pool=pool(
+            protocol="HTTPS",
+            members=(member("m1", "192.0.2.10", 443, monitor_port=8443),
+                     member("m2", "2001:db8::10", 443, monitor_address="2001:db8::11")),
+            health_monitor=http_hm(type="HTTPS", url_path="/healthz", http_version=1.1,
+                                   domain_name="svc.example.org", expected_codes="200-204")))),
+        "https_passthrough_tls_hello": lb(listener(protocol="HTTPS", port=443, default_pool=pool(
+            protocol="HTTPS", health_monitor=tcp_hm(type="TLS-HELLO"),
+            session_persistence={"type": "SOURCE_IP"}))),
+        "https_listener_tcp_pool": lb(listener(protocol="HTTPS", port=443, default_pool=pool(
+            protocol="TCP", health_monitor=tcp_hm()))),
+        "https_listener_no_pool": lb(listener(protocol="HTTPS", port=443, default_pool=None)),
     }
 
 
@@ -731,14 +820,18 @@ def _combinations() -> LoadBalancerSpec:
                     {"type": "APP_COOKIE", "cookie_name": "SESSION"}]
     monitors = [None, tcp_hm(), http_hm(), http_hm(enabled=False),
                 http_hm(http_method="POST", url_path="/p", expected_codes="200-299",
-                        http_version=1.1, domain_name="example.com")]
+                        http_version=1.1, domain_name="example.com"),
+                http_hm(type="HTTPS", http_method="HEAD", url_path="/s", http_version=1.1,
+                        domain_name="example.com"),
+                tcp_hm(type="TLS-HELLO")]
     members = (member("m1", "192.0.2.10"),
                member("m2", "2001:db8::10", 8080, backup=True, monitor_port=9000),
                member("m3", "192.0.2.12", enabled=False, weight=0, monitor_address="192.0.2.13"))
     listeners = []
     port = 1000
     for lproto, pproto in [("HTTP", p) for p in ("HTTP", "PROXY", "PROXYV2")] + \
-            [("TCP", p) for p in ("HTTP", "TCP", "PROXY", "PROXYV2")]:
+            [("TCP", p) for p in ("HTTP", "HTTPS", "TCP", "PROXY", "PROXYV2")] + \
+            [("HTTPS", p) for p in ("HTTPS", "PROXY", "PROXYV2", "TCP")]:
         for algorithm, sp, hm in itertools.product(render._ALGORITHMS, persistences, monitors):
             port += 1
             p = pool(f"p{port}", pproto, algorithm, members, session_persistence=sp, health_monitor=hm)
@@ -754,7 +847,7 @@ def _combinations() -> LoadBalancerSpec:
 @needs_haproxy
 def test_haproxy_accepts_all_feature_combinations():
     spec = _combinations()
-    assert len(spec.listeners) == 7 * 3 * 4 * 5
+    assert len(spec.listeners) == 12 * 3 * 4 * 7
     with tempfile.TemporaryDirectory(prefix="hx-") as base_dir:
         cfg = render_haproxy(spec, dataclasses.replace(AMP, base_dir=base_dir))
     s = sections(cfg)
