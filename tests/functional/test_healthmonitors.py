@@ -53,6 +53,50 @@ def test_create_http_has_octavia_defaults(api: Api) -> None:
     assert api.show("pool", ids["pool"])["provisioning_status"] == "ACTIVE"
 
 
+def test_create_https_has_http_defaults(api: Api) -> None:
+    ids = active_pool(api, protocol="TCP")
+    hm = api.create_hm(ids["pool"], type="HTTPS")
+    assert hm["type"] == "HTTPS"
+    assert (hm["http_method"], hm["url_path"], hm["expected_codes"]) == ("GET", "/", "200")
+    shown = api.show("healthmonitor", hm["id"])
+    assert (shown["type"], shown["provisioning_status"]) == ("HTTPS", "ACTIVE")
+    assert (shown["http_method"], shown["url_path"], shown["expected_codes"]) == ("GET", "/", "200")
+
+
+def test_create_https_with_http_fields(api: Api) -> None:
+    ids = active_pool(api, protocol="TCP")
+    hm = api.create_hm(ids["pool"], type="HTTPS", http_method="HEAD", url_path="/healthz",
+                       expected_codes="200-204", http_version=1.1, domain_name="svc.example.org")
+    shown = api.show("healthmonitor", hm["id"])
+    assert (shown["http_method"], shown["url_path"], shown["expected_codes"],
+            shown["http_version"], shown["domain_name"]) == (
+        "HEAD", "/healthz", "200-204", 1.1, "svc.example.org")
+    # Nulls put the HTTP defaults back, as for HTTP.
+    response = api.put(f"{HMS}/{hm['id']}", json={"healthmonitor": {
+        "http_method": None, "url_path": None, "expected_codes": None}})
+    assert response.status_code == 200, response.text
+    out = response.json()["healthmonitor"]
+    assert (out["http_method"], out["url_path"], out["expected_codes"]) == ("GET", "/", "200")
+
+
+def test_create_tls_hello_has_no_http_fields(api: Api) -> None:
+    ids = active_pool(api, protocol="TCP")
+    hm = api.create_hm(ids["pool"], type="TLS-HELLO")
+    shown = api.show("healthmonitor", hm["id"])
+    assert (shown["type"], shown["provisioning_status"]) == ("TLS-HELLO", "ACTIVE")
+    assert (shown["http_method"], shown["url_path"], shown["expected_codes"],
+            shown["http_version"], shown["domain_name"]) == (None, None, None, None, None)
+
+
+@pytest.mark.parametrize("hm_type", ["PING", "UDP-CONNECT", "SCTP"])
+def test_unsupported_type_is_400_saying_so(api: Api, hm_type: str) -> None:
+    ids = active_pool(api, protocol="TCP")
+    before = dump(api.db)
+    response = post(api, pool_id=ids["pool"], type=hm_type, delay=1, timeout=1, max_retries=1)
+    assert_fault(response, 400, "type", hm_type, "not supported")
+    assert dump(api.db) == before
+
+
 def test_create_tcp_has_no_http_fields(api: Api) -> None:
     ids = active_pool(api, protocol="TCP")
     hm = api.create_hm(ids["pool"], settle=False, type="TCP", max_retries_down=1)
@@ -159,10 +203,12 @@ def test_invalid_field_is_400_naming_it(api: Api, fields: dict[str, Any], field:
 @pytest.mark.parametrize("field, value", [
     ("http_method", "GET"), ("url_path", "/"), ("expected_codes", "200"),
     ("http_version", 1.1), ("domain_name", "example.com")])
-def test_http_fields_on_a_tcp_monitor_are_400(api: Api, field: str, value: Any) -> None:
+@pytest.mark.parametrize("hm_type", ["TCP", "TLS-HELLO"])
+def test_http_fields_on_a_tcp_monitor_are_400(api: Api, field: str, value: Any,
+                                              hm_type: str) -> None:
     ids = active_pool(api, protocol="TCP")
     before = dump(api.db)
-    response = post(api, pool_id=ids["pool"], type="TCP", delay=1, timeout=1, max_retries=1,
+    response = post(api, pool_id=ids["pool"], type=hm_type, delay=1, timeout=1, max_retries=1,
                     **{field: value})
     assert_fault(response, 400, field)
     assert dump(api.db) == before

@@ -178,6 +178,12 @@ def test_tcp_listener_is_501(api: Api, tree: dict[str, str]) -> None:
                  "HTTP and TERMINATED_HTTPS")
 
 
+def test_https_listener_is_501(api: Api, tree: dict[str, str]) -> None:
+    https = api.create_listener(tree["lb"], protocol="HTTPS", protocol_port=443)
+    assert_fault(post(api, listener_id=https["id"], action="REJECT"), 501,
+                 "HTTP and TERMINATED_HTTPS", "HTTPS")
+
+
 def test_unknown_listener_is_400(api: Api) -> None:
     assert_fault(post(api, listener_id=str(uuid.uuid4()), action="REJECT"), 400, "listener_id")
 

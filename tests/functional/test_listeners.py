@@ -420,3 +420,71 @@ def test_stats_of_a_new_listener_are_zero(api: Api) -> None:
     assert api.expect("GET", f"{LISTENERS}/{li['id']}/stats", 200) == {"stats": {
         "bytes_in": 0, "bytes_out": 0, "active_connections": 0, "total_connections": 0,
         "request_errors": 0}}
+
+
+# --- HTTPS (TLS passthrough) ---------------------------------------------------------
+
+def test_https_listener_with_https_pool_and_monitors(api: Api) -> None:
+    lb = api.create_lb()
+    li = api.create_listener(lb["id"], protocol="HTTPS", protocol_port=443)
+    assert li["protocol"] == "HTTPS" and li["protocol_port"] == 443
+    assert li["insert_headers"] == {}
+    pool = api.create_pool(listener_id=li["id"], protocol="HTTPS")
+    assert pool["protocol"] == "HTTPS"
+    hm = api.create_hm(pool["id"], type="TLS-HELLO")
+    assert hm["type"] == "TLS-HELLO"
+    assert (hm["http_method"], hm["url_path"], hm["expected_codes"]) == (None, None, None)
+    api.converge(lb["id"])
+    shown = api.show("listener", li["id"])
+    assert (shown["protocol"], shown["default_pool_id"]) == ("HTTPS", pool["id"])
+    assert shown["provisioning_status"] == "ACTIVE"
+    assert api.show("pool", pool["id"])["protocol"] == "HTTPS"
+    assert api.show("healthmonitor", hm["id"])["type"] == "TLS-HELLO"
+    # A second HTTPS pool on the same load balancer, with an HTTPS monitor.
+    other = api.create_pool(loadbalancer_id=lb["id"], protocol="HTTPS")
+    https_hm = api.create_hm(other["id"], type="HTTPS", url_path="/healthz")
+    assert (https_hm["type"], https_hm["http_method"], https_hm["url_path"],
+            https_hm["expected_codes"]) == ("HTTPS", "GET", "/healthz", "200")
+    api.converge(lb["id"])
+    assert api.show("healthmonitor", https_hm["id"])["provisioning_status"] == "ACTIVE"
+
+
+def test_fully_populated_https_listener(api: Api) -> None:
+    pool = {"protocol": "HTTPS", "lb_algorithm": "ROUND_ROBIN",
+            "members": [{"address": "192.0.2.10", "protocol_port": 443}],
+            "healthmonitor": {"type": "HTTPS", "delay": 5, "timeout": 3, "max_retries": 2}}
+    lb = api.create_lb(listeners=[{"protocol": "HTTPS", "protocol_port": 443,
+                                   "default_pool": pool}])
+    shown = api.show("listener", lb["listeners"][0]["id"])
+    assert shown["protocol"] == "HTTPS" and shown["provisioning_status"] == "ACTIVE"
+    created = api.show("pool", lb["pools"][0]["id"])
+    assert created["protocol"] == "HTTPS"
+    hm = api.show("healthmonitor", created["healthmonitor_id"])
+    assert (hm["type"], hm["http_method"], hm["url_path"], hm["expected_codes"]) == (
+        "HTTPS", "GET", "/", "200")
+
+
+@pytest.mark.parametrize("listener_protocol, pool_protocol", [("HTTP", "HTTPS"), ("HTTPS", "HTTP")])
+def test_https_protocol_map_is_400(api: Api, listener_protocol: str, pool_protocol: str) -> None:
+    lb = api.create_lb()
+    li = api.create_listener(lb["id"], protocol=listener_protocol)
+    pool = api.create_pool(loadbalancer_id=lb["id"], protocol=pool_protocol)
+    before = dump(api.db)
+    response = api.put(f"{LISTENERS}/{li['id']}", json={"listener": {"default_pool_id": pool["id"]}})
+    assert_fault(response, 400, f"pool protocol '{pool_protocol}' is invalid",
+                 f"listener protocol is '{listener_protocol}'")
+    assert dump(api.db) == before
+    body = {"protocol": listener_protocol, "protocol_port": 81,
+            "default_pool": {"protocol": pool_protocol, "lb_algorithm": "ROUND_ROBIN"}}
+    response = api.post("/v2/lbaas/loadbalancers", json={"loadbalancer": {
+        "vip_subnet_id": api.subnet_id, "project_id": "p1", "listeners": [body]}})
+    assert_fault(response, 400, f"pool protocol '{pool_protocol}' is invalid")
+
+
+def test_insert_headers_on_https_listener_are_400(api: Api) -> None:
+    lb = api.create_lb()
+    before = dump(api.db)
+    response = post(api, loadbalancer_id=lb["id"], protocol="HTTPS", protocol_port=443,
+                    insert_headers={"X-Forwarded-For": "true"})
+    assert_fault(response, 400, "insert_headers")
+    assert dump(api.db) == before

@@ -99,14 +99,28 @@ def test_listener_with_a_default_pool_already_is_409(api: Api) -> None:
     assert dump(api.db) == before
 
 
-@pytest.mark.parametrize("protocol", ["TCP"])
-def test_protocol_incompatible_with_the_listener_is_400(api: Api, protocol: str) -> None:
+@pytest.mark.parametrize("listener_protocol, protocol", [
+    ("HTTP", "TCP"), ("HTTP", "HTTPS"), ("HTTPS", "HTTP")])
+def test_protocol_incompatible_with_the_listener_is_400(api: Api, listener_protocol: str,
+                                                         protocol: str) -> None:
     lb = api.create_lb()
-    li = api.create_listener(lb["id"], protocol="HTTP")
+    li = api.create_listener(lb["id"], protocol=listener_protocol)
     before = dump(api.db)
     response = post(api, listener_id=li["id"], protocol=protocol, lb_algorithm="ROUND_ROBIN")
-    assert_fault(response, 400, f"pool protocol '{protocol}' is invalid")
+    assert_fault(response, 400, f"pool protocol '{protocol}' is invalid",
+                 f"listener protocol is '{listener_protocol}'")
     assert dump(api.db) == before
+
+
+@pytest.mark.parametrize("listener_protocol, protocol", [
+    ("HTTPS", "HTTPS"), ("HTTPS", "TCP"), ("HTTPS", "PROXY"), ("HTTPS", "PROXYV2"),
+    ("TCP", "HTTPS")])
+def test_https_protocol_map_allows(api: Api, listener_protocol: str, protocol: str) -> None:
+    lb = api.create_lb()
+    li = api.create_listener(lb["id"], protocol=listener_protocol)
+    pool = api.create_pool(listener_id=li["id"], protocol=protocol)
+    assert api.show("pool", pool["id"])["protocol"] == protocol
+    assert api.show("listener", li["id"])["default_pool_id"] == pool["id"]
 
 
 def test_neither_listener_nor_load_balancer_is_400(api: Api) -> None:
