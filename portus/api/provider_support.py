@@ -58,39 +58,37 @@ class Placement:
     availability_zone: dict[str, Any] = field(default_factory=dict)
 
 
+def _from_profile(provider: str | None, row: Any, key: str, field: str, selected: str,
+                  label: str, profile: Any, data_field: str) -> tuple[str | None, dict[str, Any]]:
+    """The checks flavors and availability zones share: the row exists and is enabled,
+    and its profile's provider agrees with the one asked for. Returns the provider
+    (the profile's when none was asked for) and the profile's metadata."""
+    if row is None:
+        raise errors.BadRequest(f"Validation failure: Invalid {field}.")
+    if not row.enabled:
+        raise errors.BadRequest(f"The selected {selected} is not allowed in this deployment: "
+                                f"{key}")
+    if provider is not None and registry.canonical(provider) != registry.canonical(
+            profile.provider_name):
+        raise errors.BadRequest(f"{label} '{key}' is not compatible with provider '{provider}'")
+    return provider or profile.provider_name, parse_metadata(getattr(profile, data_field),
+                                                             data_field)
+
+
 def resolve(session: Session, cfg: Config, provider: str | None, flavor_id: str | None,
             az_name: str | None) -> Placement:
     flavor_meta: dict[str, Any] = {}
     if flavor_id is not None:
         flavor = session.get(m.Flavor, flavor_id)
-        if flavor is None:
-            raise errors.BadRequest("Validation failure: Invalid flavor_id.")
-        if not flavor.enabled:
-            raise errors.BadRequest(f"The selected flavor is not allowed in this deployment: "
-                                    f"{flavor_id}")
-        profile_provider = flavor.flavor_profile.provider_name
-        if provider is not None and registry.canonical(provider) != registry.canonical(
-                profile_provider):
-            raise errors.BadRequest(f"Flavor '{flavor_id}' is not compatible with provider "
-                                    f"'{provider}'")
-        provider = provider or profile_provider
-        flavor_meta = parse_metadata(flavor.flavor_profile.flavor_data, "flavor_data")
+        provider, flavor_meta = _from_profile(
+            provider, flavor, flavor_id, "flavor_id", "flavor", "Flavor",
+            flavor.flavor_profile if flavor else None, "flavor_data")
     az_meta: dict[str, Any] = {}
     if az_name is not None:
         az = session.get(m.AvailabilityZone, az_name)
-        if az is None:
-            raise errors.BadRequest("Validation failure: Invalid availability_zone.")
-        if not az.enabled:
-            raise errors.BadRequest(f"The selected availability_zone is not allowed in this "
-                                    f"deployment: {az_name}")
-        az_provider = az.availability_zone_profile.provider_name
-        if provider is not None and registry.canonical(provider) != registry.canonical(
-                az_provider):
-            raise errors.BadRequest(f"Availability zone '{az_name}' is not compatible with "
-                                    f"provider '{provider}'")
-        provider = provider or az_provider
-        az_meta = parse_metadata(az.availability_zone_profile.availability_zone_data,
-                                 "availability_zone_data")
+        provider, az_meta = _from_profile(
+            provider, az, az_name, "availability_zone", "availability_zone", "Availability zone",
+            az.availability_zone_profile if az else None, "availability_zone_data")
     provider = provider or cfg.api.default_provider_driver
     drv = driver(cfg, provider)
     call(drv.check_load_balancer, flavor_meta)
