@@ -141,5 +141,5 @@ def test_networking_shim_matches_the_document(api: Checked, portus: Portus) -> N
     for url in ("/networking/v2.0/subnets?name=demo",
                 f"/networking/v2.0/subnets/{portus.subnet.id}", "/networking/v2.0/networks",
                 f"/networking/v2.0/networks/{portus.subnet.network_id}"):
-        api("GET", url, 200)
+        assert api("GET", url, 200)
     api("GET", "/networking/v2.0/subnets/nope", 404)

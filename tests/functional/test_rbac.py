@@ -120,7 +120,10 @@ def build(api: TokenApi, project: str) -> dict[str, str]:
             "member": pool["members"][0]["id"], "hm": pool["healthmonitor_id"]}
 
 
-def walk(api: TokenApi, persona: str, resource: str) -> None:
+def walk(api: TokenApi, persona: str, resource: str) -> int:
+    """Every call of `resource` as `persona` on its own and another project; returns
+    how many calls were checked."""
+    checked = 0
     own_kinds, other_kinds = ALLOWED[persona]
     trees = {"own": build(api, "p1"), "other": build(api, "p2")}
     headers = api.as_(persona)
@@ -130,6 +133,7 @@ def walk(api: TokenApi, persona: str, resource: str) -> None:
             path = call.path.format(**ids)
             body = call.body(ids) if call.body else None
             response = api.request(call.method, path, json=body, headers=headers)
+            checked += 1
             where = (persona, which, resource, call.name, response.status_code, response.text)
             if call.kind in kinds:
                 assert response.status_code == call.ok, where
@@ -141,6 +145,7 @@ def walk(api: TokenApi, persona: str, resource: str) -> None:
                                             "performed.")
         if resource == "loadbalancer" and READ in kinds:
             _unfiltered_list(api, headers, persona)
+    return checked
 
 
 def _only_project(body: dict[str, Any], project: str, where: Any) -> None:
@@ -161,12 +166,12 @@ def _unfiltered_list(api: TokenApi, headers: dict[str, str], persona: str) -> No
 @pytest.mark.parametrize("resource", sorted(CALLS))
 @pytest.mark.parametrize("persona", sorted(ALLOWED))
 def test_matrix(token_api: TokenApi, persona: str, resource: str) -> None:
-    walk(token_api, persona, resource)
+    assert walk(token_api, persona, resource) == 2 * len(CALLS[resource])
 
 
 @pytest.mark.parametrize("resource", sorted(CALLS))
 def test_member_on_every_database(token_api: TokenApi, resource: str) -> None:
-    walk(token_api, "member", resource)
+    assert walk(token_api, "member", resource) == 2 * len(CALLS[resource])
 
 
 def test_member_of_another_project_sees_nothing_of_p1(token_api: TokenApi) -> None:

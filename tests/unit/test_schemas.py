@@ -202,7 +202,7 @@ def test_cookie_name_invalid(name: str) -> None:
     {"type": "SOURCE_IP", "persistence_granularity": "255.255.255.0"},
 ])
 def test_session_persistence_rules(data: dict[str, Any]) -> None:
-    rejects(s.SessionPersistence, data)
+    assert rejects(s.SessionPersistence, data)
 
 
 def test_session_persistence_messages() -> None:
