@@ -128,6 +128,19 @@ class Listener(_Named, Base):
     timeout_member_data: Mapped[int | None] = mapped_column(Integer)
     timeout_tcp_inspect: Mapped[int | None] = mapped_column(Integer)
     insert_headers: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    # TLS termination: refs name secrets in the certificate store (drivers/certificates).
+    default_tls_container_ref: Mapped[str | None] = mapped_column(String(255))
+    sni_container_refs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    client_authentication: Mapped[str] = mapped_column(String(16), default="NONE")
+    client_ca_tls_container_ref: Mapped[str | None] = mapped_column(String(255))
+    client_crl_container_ref: Mapped[str | None] = mapped_column(String(255))
+    tls_ciphers: Mapped[str | None] = mapped_column(String(2048))
+    tls_versions: Mapped[list[str] | None] = mapped_column(JSON)
+    alpn_protocols: Mapped[list[str] | None] = mapped_column(JSON)
+    hsts_max_age: Mapped[int | None] = mapped_column(Integer)
+    hsts_include_subdomains: Mapped[bool] = mapped_column(Boolean, default=False)
+    hsts_preload: Mapped[bool] = mapped_column(Boolean, default=False)
+    allowed_cidrs: Mapped[list[str] | None] = mapped_column(JSON)
 
     load_balancer: Mapped[LoadBalancer] = relationship(back_populates="listeners")
     default_pool: Mapped["Pool | None"] = relationship(foreign_keys=[default_pool_id])
@@ -144,6 +157,12 @@ class Pool(_Named, Base):
     lb_algorithm: Mapped[str] = mapped_column(String(32))
     session_persistence: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     tls_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    tls_container_ref: Mapped[str | None] = mapped_column(String(255))
+    ca_tls_container_ref: Mapped[str | None] = mapped_column(String(255))
+    crl_container_ref: Mapped[str | None] = mapped_column(String(255))
+    tls_ciphers: Mapped[str | None] = mapped_column(String(2048))
+    tls_versions: Mapped[list[str] | None] = mapped_column(JSON)
+    alpn_protocols: Mapped[list[str] | None] = mapped_column(JSON)
 
     load_balancer: Mapped[LoadBalancer] = relationship(back_populates="pools")
     members: Mapped[list["Member"]] = relationship(back_populates="pool",
@@ -199,6 +218,9 @@ class Amphora(Base):
     vrrp_port_id: Mapped[str | None] = mapped_column(String(36))
     ha_port_id: Mapped[str | None] = mapped_column(String(36))
     role: Mapped[str | None] = mapped_column(String(36))
+    vrrp_interface: Mapped[str | None] = mapped_column(String(16))
+    vrrp_id: Mapped[int | None] = mapped_column(Integer)
+    vrrp_priority: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(36), index=True)
     cert_expiration: Mapped[dt.datetime | None] = mapped_column(DateTime)
     cert_busy: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -332,3 +354,25 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class Secret(Base):
+    """A stored TLS secret (PKCS#12 bundle, PEM certificate, CA or CRL).
+
+    The API serves these under a Barbican-compatible /v1/secrets so that listener and
+    pool `*_container_ref` fields can name them on hosts without Barbican. The payload
+    is encrypted at rest (Fernet, key in data_dir)."""
+    __tablename__ = "secret"
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    project_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    creator_id: Mapped[str | None] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255))
+    secret_type: Mapped[str] = mapped_column(String(32), default="opaque")
+    algorithm: Mapped[str | None] = mapped_column(String(255))
+    bit_length: Mapped[int | None] = mapped_column(Integer)
+    mode: Mapped[str | None] = mapped_column(String(255))
+    payload_content_type: Mapped[str | None] = mapped_column(String(255))
+    encrypted_payload: Mapped[str | None] = mapped_column(Text)
+    expiration: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, onupdate=utcnow)
