@@ -25,6 +25,7 @@ from portus.api import networking
 from portus.api import policy
 from portus.api import pools
 from portus.api import responses
+from portus.api import secrets
 from portus.api.deps import Services
 
 # Minor versions whose behaviour portus implements for the resources it serves.
@@ -51,6 +52,7 @@ ROUTERS = [
     (networking.router, networking.PREFIXES),  # read-only Neutron shim for CLI lookups
     (networking.discovery, ("/networking",)),
     (identity.router, ("",)),  # noauth: `openstack ... --project X` looks X up
+    (secrets.router, ("",)),  # Barbican-compatible /v1/secrets for TLS material
 ]
 
 
@@ -76,7 +78,7 @@ def create_app(svc: Services) -> FastAPI:
     async def request_id(request: Request,
                          call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         accept = request.headers.get("accept", "")
-        if accept and not _accepts_json(accept):
+        if accept and not _accepts_json(accept) and not _is_payload(request.url.path):
             response: Response = errors.fault(406, "Only application/json is supported.")
         else:
             response = await call_next(request)
@@ -93,6 +95,11 @@ def create_app(svc: Services) -> FastAPI:
         return {"version": _versions(request, svc)[-1]}
 
     return app
+
+
+def _is_payload(path: str) -> bool:
+    """A secret's payload is served in its own content type, as Barbican does."""
+    return path.startswith(secrets.PREFIX + "/") and path.endswith("/payload")
 
 
 def _accepts_json(accept: str) -> bool:

@@ -11,10 +11,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portus.api import errors, provider_support, schemas as s
+from portus.api import errors, provider_support, schemas as s, tls_checks
 from portus.common import constants as C
 from portus.common.config import Config
 from portus.db import models as m
+from portus.drivers.certificates.store import CertificateStore
 
 
 def listener_pool_compatible(listener_protocol: str, pool_protocol: str) -> bool:
@@ -103,7 +104,7 @@ def new_member(cfg: Config, body: s.MemberSingle, pool: m.Pool, project_id: str,
 
 
 def new_pool(cfg: Config, session: Session, body: s.PoolSingle, lb: m.LoadBalancer,
-             project_id: str, path: str = "pool") -> m.Pool:
+             project_id: str, certs: CertificateStore, path: str = "pool") -> m.Pool:
     for field in ("protocol", "lb_algorithm"):
         if getattr(body, field) is None:
             raise errors.InvalidField(f"{path}.{field}", None, "Mandatory field missing.")
@@ -112,10 +113,12 @@ def new_pool(cfg: Config, session: Session, body: s.PoolSingle, lb: m.LoadBalanc
                   lb_algorithm=body.lb_algorithm,
                   session_persistence=(body.session_persistence.model_dump(exclude_none=True)
                                        if body.session_persistence else None),
-                  tls_enabled=False)
+                  tls_enabled=body.tls_enabled, **{f: getattr(body, f) for f in POOL_TLS_FIELDS})
     pool.id = m.new_id()
     pool.load_balancer = lb
     session.add(pool)
+    tls_checks.pool_defaults(cfg, pool)
+    tls_checks.check_pool(cfg, session, certs, pool, f"{path}.")
     if body.healthmonitor is not None:
         session.add(new_health_monitor(body.healthmonitor, pool, project_id))
     seen: set[tuple[str, int]] = set()
@@ -144,11 +147,15 @@ def check_listener_port_free(session: Session, lb_id: str, protocol: str, port: 
                               f"protocol_port {port}")
 
 
+LISTENER_TLS_FIELDS = ("default_tls_container_ref", "client_ca_tls_container_ref",
+                       "client_crl_container_ref", "tls_ciphers", "tls_versions",
+                       "alpn_protocols", "hsts_max_age", "allowed_cidrs")
+POOL_TLS_FIELDS = ("tls_container_ref", "ca_tls_container_ref", "crl_container_ref",
+                   "tls_ciphers", "tls_versions", "alpn_protocols")
+
+
 def new_listener(cfg: Config, session: Session, body: s._ListenerFields, lb: m.LoadBalancer,
-                 project_id: str) -> m.Listener:
-    if body.insert_headers and body.protocol != "HTTP":
-        raise errors.InvalidField("insert_headers", body.insert_headers,
-                                  "insert_headers are only allowed on HTTP listeners.")
+                 project_id: str, certs: CertificateStore, path: str = "") -> m.Listener:
     amp = cfg.amphora
     listener = m.Listener(
         **_named(body, project_id), protocol=body.protocol, protocol_port=body.protocol_port,
@@ -158,11 +165,24 @@ def new_listener(cfg: Config, session: Session, body: s._ListenerFields, lb: m.L
         timeout_member_connect=_or(body.timeout_member_connect, amp.timeout_member_connect),
         timeout_member_data=_or(body.timeout_member_data, amp.timeout_member_data),
         timeout_tcp_inspect=_or(body.timeout_tcp_inspect, amp.timeout_tcp_inspect),
-        insert_headers=dict(body.insert_headers or {}))
+        insert_headers=dict(body.insert_headers or {}),
+        sni_container_refs=list(body.sni_container_refs or []),
+        client_authentication=body.client_authentication or "NONE",
+        hsts_include_subdomains=bool(body.hsts_include_subdomains),
+        hsts_preload=bool(body.hsts_preload),
+        **{f: getattr(body, f) for f in LISTENER_TLS_FIELDS})
     listener.id = m.new_id()
     listener.load_balancer = lb
     session.add(listener)
+    tls_checks.listener_defaults(cfg, listener)
+    tls_checks.check_listener(cfg, session, certs, listener, vip_families(cfg, lb), path)
     return listener
+
+
+def vip_families(cfg: Config, lb: m.LoadBalancer) -> set[int]:
+    """IP versions of the load balancer's VIP subnets (allowed_cidrs must match one)."""
+    ids = [lb.vip.subnet_id, *(av.subnet_id for av in lb.additional_vips)]
+    return {subnet.network.version for subnet in map(cfg.subnet, ids) if subnet is not None}
 
 
 def _or(value: int | None, default: int) -> int:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable, Iterator, Sequence
 
 from fastapi import Request
@@ -13,6 +14,8 @@ from portus.api import auth, errors, policy as policy_mod
 from portus.common.config import Config
 from portus.db import status
 from portus.db.session import Database
+from portus.drivers.certificates.secret_box import SecretBox
+from portus.drivers.certificates.store import CertificateStore
 
 
 @dataclass
@@ -20,6 +23,10 @@ class Services:
     cfg: Config
     db: Database
     notify: Callable[[str], None]  # wake the worker for a load balancer id
+
+    @cached_property
+    def certs(self) -> CertificateStore:
+        return CertificateStore(SecretBox(self.cfg.secret_key_path))
 
 
 @dataclass

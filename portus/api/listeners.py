@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.orm import Session
 
 from portus.api import builders, collections, errors, schemas as s, views
-from portus.api import l7build, quota
+from portus.api import l7build, quota, tls_checks
 from portus.api.deps import (Caller, Services, authorize_create, caller, project_for_create,
                              services, write)
 from portus.api.loadbalancers import get_lb, sum_stats
@@ -54,7 +54,7 @@ def create_listener(body: s.ListenerCreate, svc: Services = Depends(services),
         authorize_create(who, "listener:post", lb.project_id, project_id)
         builders.check_listener_port_free(session, lb.id, req.protocol, req.protocol_port)
         status.lock_lb(session, lb.id)
-        listener = builders.new_listener(svc.cfg, session, req, lb, project_id)
+        listener = builders.new_listener(svc.cfg, session, req, lb, project_id, svc.certs)
         if req.default_pool_id is not None and req.default_pool is not None:
             raise errors.BadRequest("default_pool_id and default_pool cannot both be given.")
         if req.default_pool_id is not None:
@@ -62,7 +62,7 @@ def create_listener(body: s.ListenerCreate, svc: Services = Depends(services),
             builders.attach_default_pool(listener, pool)
         elif req.default_pool is not None:
             pool = builders.new_pool(svc.cfg, session, req.default_pool, lb, project_id,
-                                     "listener.default_pool")
+                                     svc.certs, "listener.default_pool")
             builders.attach_default_pool(listener, pool)
         for j, policy_body in enumerate(req.l7policies or []):
             l7build.new_policy(session, policy_body, listener, project_id,
@@ -101,6 +101,10 @@ def show_listener(listener_id: str, request: Request, svc: Services = Depends(se
     return {"listener": views.select_fields(body, request.query_params.getlist("fields"))}
 
 
+# PUT null resets these to their defaults (TLS options: the configured ones, below).
+_RESET_TO_DEFAULT: dict[str, Any] = {
+    "client_authentication": "NONE", "hsts_include_subdomains": False, "hsts_preload": False,
+    "sni_container_refs": []}
 _RESET_TO_CONFIG = ("timeout_client_data", "timeout_member_connect", "timeout_member_data",
                     "timeout_tcp_inspect")
 
@@ -122,10 +126,9 @@ def update_listener(listener_id: str, body: s.ListenerUpdate, svc: Services = De
             elif field in _RESET_TO_CONFIG:
                 setattr(listener, field, getattr(svc.cfg.amphora, field) if value is None else value)
             elif field == "insert_headers":
-                if value and listener.protocol != "HTTP":
-                    raise errors.InvalidField("insert_headers", value,
-                                              "insert_headers are only allowed on HTTP listeners.")
                 listener.insert_headers = dict(value or {})
+            elif field in _RESET_TO_DEFAULT:
+                setattr(listener, field, _RESET_TO_DEFAULT[field] if value is None else value)
             elif field == "default_pool_id":
                 if value is None:
                     listener.default_pool_id = None
@@ -136,6 +139,9 @@ def update_listener(listener_id: str, body: s.ListenerUpdate, svc: Services = De
                 listener.tags = value or []
             else:
                 setattr(listener, field, value)
+        tls_checks.listener_defaults(svc.cfg, listener)
+        tls_checks.check_listener(svc.cfg, session, svc.certs, listener,
+                                  builders.vip_families(svc.cfg, listener.load_balancer))
         listener.provisioning_status = C.PENDING_UPDATE
         session.flush()
         out = views.listener(listener)

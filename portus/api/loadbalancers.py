@@ -194,7 +194,7 @@ def _build_graph(svc: Services, session: Session, req: s.LoadBalancerPOST, lb: m
         if pool_body.name in pools_by_name:
             raise errors.InvalidField(f"loadbalancer.pools.{i}.name", pool_body.name,
                                       "Pool names must be unique.")
-        pool = builders.new_pool(svc.cfg, session, pool_body, lb, project_id,
+        pool = builders.new_pool(svc.cfg, session, pool_body, lb, project_id, svc.certs,
                                  f"loadbalancer.pools.{i}")
         pools_by_name[pool_body.name] = pool
         pools.append(pool)
@@ -210,7 +210,8 @@ def _build_graph(svc: Services, session: Session, req: s.LoadBalancerPOST, lb: m
             raise errors.InvalidField(f"loadbalancer.listeners.{i}.default_pool_id",
                                       lbody.default_pool_id,
                                       "Use default_pool in a fully populated load balancer.")
-        listener = builders.new_listener(svc.cfg, session, lbody, lb, project_id)
+        listener = builders.new_listener(svc.cfg, session, lbody, lb, project_id, svc.certs,
+                                         f"loadbalancer.listeners.{i}.")
         if lbody.default_pool is not None:
             pool = _graph_pool(svc, session, lbody.default_pool, pools_by_name, lb, project_id, i)
             if pool not in pools:
@@ -253,7 +254,7 @@ def _graph_pool(svc: Services, session: Session, body: s.PoolSingle,
         return pools_by_name[body.name]
     if body.name and body.name in pools_by_name:
         raise errors.InvalidField(f"{path}.name", body.name, "Pool names must be unique.")
-    pool = builders.new_pool(svc.cfg, session, body, lb, project_id, path)
+    pool = builders.new_pool(svc.cfg, session, body, lb, project_id, svc.certs, path)
     if body.name:
         pools_by_name[body.name] = pool
     return pool

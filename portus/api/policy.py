@@ -115,6 +115,8 @@ API_RULES: dict[str, dict[str, str]] = {
     "flavor-profile": dict(_ALL_ADMIN),
     "availability-zone": dict(_READ_ONLY_ADMIN_WRITES),
     "availability-zone-profile": dict(_ALL_ADMIN),
+    # portus's own: the Barbican-compatible secret store behind *_container_ref.
+    "secret": {k: v for k, v in _CRUD.items() if k != "put"},
     "amphora": {"get_all": _ADMIN, "get_one": _ADMIN, "delete": _ADMIN, "put_failover": _ADMIN,
                 "put_config": _ADMIN, "get_stats": _ADMIN},
 }

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portus.api import builders, collections, errors, l7build, schemas as s, views
-from portus.api import quota
+from portus.api import quota, tls_checks
 from portus.api.deps import (Caller, Services, authorize_create, caller, project_for_create,
                              services, write)
 from portus.api.listeners import get_listener
@@ -89,7 +89,7 @@ def create_pool(body: s.PoolCreate, svc: Services = Depends(services),
         project_id = project_for_create(who, req.project_id or lb.project_id, req.tenant_id)
         authorize_create(who, "pool:post", lb.project_id, project_id)
         status.lock_lb(session, lb.id)
-        pool = builders.new_pool(svc.cfg, session, req, lb, project_id)
+        pool = builders.new_pool(svc.cfg, session, req, lb, project_id, svc.certs)
         if listener is not None:
             builders.attach_default_pool(listener, pool)
             status.mark_pending_update(session, m.Listener, [listener.id])
@@ -132,9 +132,11 @@ def update_pool(pool_id: str, body: s.PoolUpdate, svc: Services = Depends(servic
             elif field == "tags":
                 pool.tags = value or []
             elif field == "tls_enabled":
-                pool.tls_enabled = False
+                pool.tls_enabled = bool(value)
             else:
                 setattr(pool, field, value)
+        tls_checks.pool_defaults(svc.cfg, pool)
+        tls_checks.check_pool(svc.cfg, session, svc.certs, pool)
         pool.provisioning_status = C.PENDING_UPDATE
         status.mark_pending_update(session, m.Listener, status.listeners_of_pool(session, pool.id))
         session.flush()

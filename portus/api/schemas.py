@@ -22,7 +22,10 @@ _DOMAIN_RE = re.compile(r"^(?=.{1,255}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0
                         r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
 _COOKIE_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 InsertHeader = Literal["X-Forwarded-For", "X-Forwarded-Port", "X-Forwarded-Proto",
-                  "X-Forwarded-IP", "X-Client-IP", "X-Real-IP"]
+                  "X-Forwarded-IP", "X-Client-IP", "X-Real-IP",
+                  "X-SSL-Client-Verify", "X-SSL-Client-Has-Cert", "X-SSL-Client-DN",
+                  "X-SSL-Client-CN", "X-SSL-Issuer", "X-SSL-Client-SHA1",
+                  "X-SSL-Client-Not-Before", "X-SSL-Client-Not-After"]
 INSERT_HEADERS = get_args(InsertHeader)
 HeaderFlag = Literal["true", "false", "True", "False"]
 
@@ -102,11 +105,36 @@ Port = Annotated[StrictInt, Field(ge=C.MIN_PORT, le=C.MAX_PORT)]
 Timeout = Annotated[StrictInt, Field(ge=0, le=C.MAX_TIMEOUT)]
 Tags = Annotated[list[Annotated[Text, Field(max_length=255)]], AfterValidator(_tags)]
 Retries = Annotated[StrictInt, Field(ge=C.MIN_HM_RETRIES, le=C.MAX_HM_RETRIES)]
-ListenerProtocol = Literal["HTTP", "HTTPS", "TCP"]
+ListenerProtocol = Literal["HTTP", "HTTPS", "TCP", "TERMINATED_HTTPS"]
 PoolProtocol = Literal["HTTP", "HTTPS", "TCP", "PROXY", "PROXYV2"]
 # SOURCE_IP_PORT passes the schema; the provider decides (the amphora provider: 501).
 Algorithm = Literal["ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP", "SOURCE_IP_PORT"]
 HMType = Literal["HTTP", "HTTPS", "TCP", "TLS-HELLO"]
+# A secret ref: <api>/v1/secrets/<uuid> or a bare uuid (checked against the store).
+Ref = Annotated[StrictStr, Field(min_length=1, max_length=255)]
+TLSVersion = Literal["SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
+ALPN = Literal["h2", "http/1.1", "http/1.0"]
+# OpenSSL cipher-list syntax only: no spaces or quotes can reach the haproxy config.
+Ciphers = Annotated[StrictStr, Field(min_length=1, max_length=2048,
+                                     pattern=r"^[A-Za-z0-9\-+!:@=_.]+$")]
+TLSVersions = Annotated[list[TLSVersion], Field(min_length=1)]
+ALPNs = Annotated[list[ALPN], Field(min_length=1)]
+HstsMaxAge = Annotated[StrictInt, Field(ge=0, le=2**31 - 1)]
+
+
+def _cidrs(value: list[str]) -> list[str]:
+    out: list[str] = []
+    for item in value:
+        try:
+            net = str(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(f"{item!r} is not a valid CIDR") from None
+        if net not in out:
+            out.append(net)
+    return out
+
+
+CIDRs = Annotated[list[StrictStr], AfterValidator(_cidrs)]
 # mypy refuses float literals; the validator checks the values.
 HTTPVersion = Annotated[StrictFloat, AfterValidator(_http_version)]
 HTTPMethod = Literal["GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "CONNECT", "PATCH"]
@@ -215,7 +243,13 @@ class _PoolFields(_Owned):
     protocol: PoolProtocol
     lb_algorithm: Algorithm
     session_persistence: SessionPersistence | None = None
-    tls_enabled: Literal[False] = False
+    tls_enabled: StrictBool = False
+    tls_container_ref: Ref | None = None
+    ca_tls_container_ref: Ref | None = None
+    crl_container_ref: Ref | None = None
+    tls_ciphers: Ciphers | None = None
+    tls_versions: TLSVersions | None = None
+    alpn_protocols: ALPNs | None = None
     tags: Tags | None = None
 
 
@@ -248,7 +282,13 @@ class PoolPUT(Strict):
     admin_state_up: StrictBool | None = None
     lb_algorithm: Algorithm | None = None
     session_persistence: SessionPersistence | None = None
-    tls_enabled: Literal[False] | None = None
+    tls_enabled: StrictBool | None = None
+    tls_container_ref: Ref | None = None
+    ca_tls_container_ref: Ref | None = None
+    crl_container_ref: Ref | None = None
+    tls_ciphers: Ciphers | None = None
+    tls_versions: TLSVersions | None = None
+    alpn_protocols: ALPNs | None = None
     tags: Tags | None = None
 
 
@@ -266,6 +306,18 @@ class _ListenerFields(_Owned):
     timeout_member_data: Timeout | None = None
     timeout_tcp_inspect: Timeout | None = None
     insert_headers: dict[InsertHeader, HeaderFlag] | None = None
+    default_tls_container_ref: Ref | None = None
+    sni_container_refs: list[Ref] | None = None
+    client_authentication: Literal["NONE", "OPTIONAL", "MANDATORY"] | None = None
+    client_ca_tls_container_ref: Ref | None = None
+    client_crl_container_ref: Ref | None = None
+    tls_ciphers: Ciphers | None = None
+    tls_versions: TLSVersions | None = None
+    alpn_protocols: ALPNs | None = None
+    hsts_max_age: HstsMaxAge | None = None
+    hsts_include_subdomains: StrictBool | None = None
+    hsts_preload: StrictBool | None = None
+    allowed_cidrs: CIDRs | None = None
     tags: Tags | None = None
 
 
@@ -293,6 +345,18 @@ class ListenerPUT(Strict):
     timeout_member_data: Timeout | None = None
     timeout_tcp_inspect: Timeout | None = None
     insert_headers: dict[InsertHeader, HeaderFlag] | None = None
+    default_tls_container_ref: Ref | None = None
+    sni_container_refs: list[Ref] | None = None
+    client_authentication: Literal["NONE", "OPTIONAL", "MANDATORY"] | None = None
+    client_ca_tls_container_ref: Ref | None = None
+    client_crl_container_ref: Ref | None = None
+    tls_ciphers: Ciphers | None = None
+    tls_versions: TLSVersions | None = None
+    alpn_protocols: ALPNs | None = None
+    hsts_max_age: HstsMaxAge | None = None
+    hsts_include_subdomains: StrictBool | None = None
+    hsts_preload: StrictBool | None = None
+    allowed_cidrs: CIDRs | None = None
     tags: Tags | None = None
 
 

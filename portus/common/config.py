@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from portus.common.constants import ALPN_PROTOCOLS, TLS_VERSIONS
+
 # Stable ids for subnets declared without one, so `vip_subnet_id` survives restarts.
 _SUBNET_NS = uuid.UUID("6f1d3c52-1f0e-4c4b-9b3e-7c2d0a9e5a11")
 
@@ -30,6 +32,22 @@ def _default_providers() -> dict[str, str]:
             "octavia": "Deprecated alias of the Octavia Amphora driver.",
             "noop": "A driver that builds nothing: load balancers go ACTIVE at once "
                     "(tests and benchmarks)."}
+
+
+# OWASP "Suite B" recommendation, Octavia's default for listeners and pools.
+OWASP_SUITE_B = ("TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:"
+                 "DHE-RSA-AES256-GCM-SHA384:DHE-RSA-AES128-GCM-SHA256:"
+                 "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                 "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                 "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305")
+
+
+def _default_tls_versions() -> list[str]:
+    return ["TLSv1.2", "TLSv1.3"]
+
+
+def _default_alpn() -> list[str]:
+    return ["h2", "http/1.1", "http/1.0"]
 
 
 @dataclass
@@ -50,6 +68,16 @@ class ApiConfig:
     strict_pending_lock: bool = False
     max_request_body_size: int = 1048576  # bytes; larger bodies get 413
     cors_allowed_origins: list[str] = field(default_factory=list)  # empty: CORS off
+    # TLS termination (TERMINATED_HTTPS listeners) and re-encryption (pools), as Octavia.
+    allow_tls_terminated_listeners: bool = True
+    default_listener_ciphers: str = OWASP_SUITE_B
+    default_pool_ciphers: str = OWASP_SUITE_B
+    default_listener_tls_versions: list[str] = field(default_factory=_default_tls_versions)
+    default_pool_tls_versions: list[str] = field(default_factory=_default_tls_versions)
+    default_listener_alpn_protocols: list[str] = field(default_factory=_default_alpn)
+    default_pool_alpn_protocols: list[str] = field(default_factory=_default_alpn)
+    minimum_tls_version: str = ""  # empty: no minimum
+    tls_cipher_prohibit_list: str = ""  # colon-separated cipher names refused in tls_ciphers
 
 
 @dataclass
@@ -146,6 +174,8 @@ class KeystoneConfig:
 class CertificatesConfig:
     ca_dir: str = ""  # empty: <data_dir>/ca
     validity_days: int = 30
+    # Fernet key that encrypts stored TLS secrets; every API and controller host needs it.
+    secret_key_file: str = ""  # empty: <data_dir>/secrets.key
 
 
 @dataclass
@@ -237,6 +267,10 @@ class Config:
         return Path(self.certificates.ca_dir or Path(self.data_dir) / "ca")
 
     @property
+    def secret_key_path(self) -> Path:
+        return Path(self.certificates.secret_key_file or Path(self.data_dir) / "secrets.key")
+
+    @property
     def host_id(self) -> str:
         return self.controller.host_id or socket.gethostname()
 
@@ -270,7 +304,19 @@ class Config:
                 f"address (got {self.api.bind_host!r})"
             )
         _check_providers_quotas_flavors(self)
+        _check_tls(self.api)
         return self
+
+
+def _check_tls(api: ApiConfig) -> None:
+    if api.minimum_tls_version not in ("", *TLS_VERSIONS):
+        raise ConfigError(f"api.minimum_tls_version: one of {', '.join(TLS_VERSIONS)} or empty")
+    for name in ("default_listener_tls_versions", "default_pool_tls_versions"):
+        if not getattr(api, name) or set(getattr(api, name)) - set(TLS_VERSIONS):
+            raise ConfigError(f"api.{name}: a non-empty list of {', '.join(TLS_VERSIONS)}")
+    for name in ("default_listener_alpn_protocols", "default_pool_alpn_protocols"):
+        if not getattr(api, name) or set(getattr(api, name)) - set(ALPN_PROTOCOLS):
+            raise ConfigError(f"api.{name}: a non-empty list of {', '.join(ALPN_PROTOCOLS)}")
 
 
 def _check_providers_quotas_flavors(cfg: "Config") -> None:

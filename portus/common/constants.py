@@ -30,7 +30,7 @@ AMP_ERROR = "ERROR"
 ROLE_STANDALONE = "STANDALONE"
 TOPOLOGY_SINGLE = "SINGLE"
 
-LISTENER_PROTOCOLS = ("HTTP", "HTTPS", "TCP")
+LISTENER_PROTOCOLS = ("HTTP", "HTTPS", "TCP", "TERMINATED_HTTPS")
 POOL_PROTOCOLS = ("HTTP", "HTTPS", "TCP", "PROXY", "PROXYV2")
 LB_ALGORITHMS = ("ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP")
 HM_TYPES = ("HTTP", "HTTPS", "TCP", "TLS-HELLO")
@@ -44,7 +44,19 @@ LISTENER_POOL_PROTOCOLS = {
     "TCP": ("HTTP", "HTTPS", "PROXY", "PROXYV2", "TCP"),
     "HTTP": ("HTTP", "PROXY", "PROXYV2"),
     "HTTPS": ("HTTPS", "PROXY", "PROXYV2", "TCP"),
+    "TERMINATED_HTTPS": ("HTTP", "PROXY", "PROXYV2"),
 }
+# Listeners that speak HTTP to clients (HTTP mode in haproxy: headers, L7 policies).
+HTTP_LISTENERS = ("HTTP", "TERMINATED_HTTPS")
+
+# TLS, in protocol order (a minimum_tls_version compares positions).
+TLS_VERSIONS = ("SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+ALPN_PROTOCOLS = ("h2", "http/1.1", "http/1.0")
+CLIENT_AUTH_MODES = ("NONE", "OPTIONAL", "MANDATORY")
+# Insert headers that only a TLS-terminating listener can fill.
+SSL_INSERT_HEADERS = ("X-SSL-Client-Verify", "X-SSL-Client-Has-Cert", "X-SSL-Client-DN",
+                      "X-SSL-Client-CN", "X-SSL-Issuer", "X-SSL-Client-SHA1",
+                      "X-SSL-Client-Not-Before", "X-SSL-Client-Not-After")
 
 # Listeners sharing a port conflict when they share this transport family.
 def l4_family(protocol: str) -> str:

@@ -200,7 +200,7 @@ def test_create_with_duplicate_members_writes_nothing(api: Api) -> None:
     ({"session_persistence": {"type": "STICKY"}}, "session_persistence.type"),
     ({"session_persistence": {"type": "SOURCE_IP", "x": 1}}, "session_persistence"),
     ({"session_persistence": "SOURCE_IP"}, "session_persistence"),
-    ({"tls_enabled": True}, "tls_enabled"),
+    ({"tls_enabled": "yes"}, "tls_enabled"),
     ({"admin_state_up": "yes"}, "admin_state_up"),
     ({"name": "n" * 256}, "name"),
     ({"tags": ["x", "x"]}, "tags"),
@@ -286,7 +286,7 @@ def test_update_null_resets(api: Api) -> None:
     ({"loadbalancer_id": str(uuid.uuid4())}, "loadbalancer_id"),
     ({"listener_id": str(uuid.uuid4())}, "listener_id"),
     ({"session_persistence": {"type": "APP_COOKIE"}}, "session_persistence"),
-    ({"tls_enabled": True}, "tls_enabled"),
+    ({"tls_enabled": 1}, "tls_enabled"),
     ({"members": []}, "members"),
 ])
 def test_update_invalid_is_400_and_changes_nothing(api: Api, fields: dict[str, Any],
