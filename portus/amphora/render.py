@@ -48,6 +48,7 @@ from portus.amphora.spec import (
     PoolSpec,
 )
 from portus.amphora import render_l7  # noqa: E402 (it uses this module's checks at call time)
+from portus.amphora import render_tls  # noqa: E402 (likewise)
 from portus.common import constants
 
 TEMPLATE_NAME = "haproxy.cfg.j2"
@@ -85,6 +86,7 @@ _COMPATIBLE_POOLS = {
     "HTTP": ("HTTP", "PROXY", "PROXYV2"),
     "HTTPS": ("HTTPS", "PROXY", "PROXYV2", "TCP"),
     "TCP": ("HTTP", "HTTPS", "TCP", "PROXY", "PROXYV2"),
+    "TERMINATED_HTTPS": ("HTTP", "PROXY", "PROXYV2"),
 }
 
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}")
@@ -257,6 +259,7 @@ class _Server:
     send_proxy: str  # "", "send-proxy" or "send-proxy-v2"
     backup: bool
     disabled: bool
+    ssl: str = ""  # re-encryption options ("ssl verify ..."), or ""
 
 
 @dataclass(frozen=True)
@@ -288,6 +291,10 @@ class _Frontend:
     l7_rules: tuple[str, ...] = ()  # acl + http-request lines (render_l7)
     l7_backends: tuple[str, ...] = ()  # use_backend lines, before default_backend
     no_pool_condition: str = ""  # lets L7-routed requests past the "no default pool" deny
+    bind_options: str = ""  # TLS termination options after each bind address
+    allowed_src: str = ""  # space-separated CIDRs; "" admits every source
+    ssl_headers: tuple[tuple[str, str], ...] = ()  # (header, sample) pairs
+    hsts: str = ""  # Strict-Transport-Security value, or ""
 
 
 # --------------------------------------------------------------------------
@@ -336,7 +343,8 @@ def _check_view(hm: HealthMonitorSpec) -> _Check:
     )
 
 
-def _server_view(member: MemberSpec, check: _Check | None, cookie: bool, send_proxy: str) -> _Server:
+def _server_view(member: MemberSpec, check: _Check | None, cookie: bool, send_proxy: str,
+                 ssl: str = "") -> _Server:
     name = check_identifier(member.id, "member id")
     check_addr = ""
     check_port = None
@@ -358,10 +366,11 @@ def _server_view(member: MemberSpec, check: _Check | None, cookie: bool, send_pr
         send_proxy=send_proxy,
         backup=bool(member.backup),
         disabled=not member.enabled,
+        ssl=ssl,
     )
 
 
-def _backend_view(listener: ListenerSpec, pool: PoolSpec, mode: str) -> _Backend:
+def _backend_view(listener: ListenerSpec, pool: PoolSpec, mode: str, certs_dir: str) -> _Backend:
     if pool.protocol not in _COMPATIBLE_POOLS[listener.protocol]:
         raise RenderError(
             f"listener {listener.id} ({listener.protocol}) cannot use pool "
@@ -384,8 +393,13 @@ def _backend_view(listener: ListenerSpec, pool: PoolSpec, mode: str) -> _Backend
     hm = pool.health_monitor
     check = _check_view(hm) if hm is not None and hm.enabled else None
     send_proxy = _SEND_PROXY.get(pool.protocol, "")
+    ssl = ""
+    if pool.tls is not None:
+        ssl = render_tls.server_options(pool.tls, render_tls.check_certs_dir(certs_dir),
+                                        mode == "http", listener.protocol == "TERMINATED_HTTPS")
     servers = tuple(
-        _server_view(m, check, persistence == "HTTP_COOKIE", send_proxy) for m in pool.members
+        _server_view(m, check, persistence == "HTTP_COOKIE", send_proxy, ssl)
+        for m in pool.members
     )
     names = [s.name for s in servers]
     if len(set(names)) != len(names):
@@ -404,24 +418,32 @@ def _backend_view(listener: ListenerSpec, pool: PoolSpec, mode: str) -> _Backend
 
 
 def _listener_view(
-    listener: ListenerSpec, vip: str, amp_maxconn: int, extra_vips: tuple[str, ...] = ()
+    listener: ListenerSpec, vip: str, amp_maxconn: int, extra_vips: tuple[str, ...] = (),
+    certs_dir: str = "",
 ) -> tuple[_Frontend, list[_Backend]]:
     name = check_identifier(listener.id, "listener id")
     if listener.protocol not in _COMPATIBLE_POOLS:
         raise RenderError(f"unsupported listener protocol {listener.protocol!r}")
-    mode = "http" if listener.protocol == "HTTP" else "tcp"
+    mode = "http" if listener.protocol in constants.HTTP_LISTENERS else "tcp"
+    terminated = listener.protocol == "TERMINATED_HTTPS"
+    if terminated and listener.tls is None:
+        raise RenderError(f"TERMINATED_HTTPS listener {listener.id} has no TLS settings")
+    tls = listener.tls if terminated else None
+    bind_options = ""
+    if tls is not None:
+        bind_options = " " + render_tls.bind_options(tls, render_tls.check_certs_dir(certs_dir))
     inspect = check_int(listener.timeout_tcp_inspect, "timeout_tcp_inspect", 0)
     headers = listener.insert_headers or {}
     if not isinstance(headers, dict):
         raise RenderError(f"invalid insert_headers {headers!r}")
     http = mode == "http"
 
-    backend = _pool_backend(listener, listener.default_pool, mode)
+    backend = _pool_backend(listener, listener.default_pool, mode, certs_dir)
     # Enabled redirect pools of L7 policies get a backend of their own (once).
     backends = {b.name: b for b in [backend] if b is not None}
     redirect_names: dict[str, str] = {}
     for policy in listener.l7policies:
-        extra = _pool_backend(listener, policy.redirect_pool, mode)
+        extra = _pool_backend(listener, policy.redirect_pool, mode, certs_dir)
         if extra is not None and policy.redirect_pool is not None:
             backends.setdefault(extra.name, extra)
             redirect_names[policy.redirect_pool.id] = extra.name
@@ -436,24 +458,30 @@ def _listener_view(
         inspect_delay=min(inspect, MAX_TIMER_MS) if inspect > 0 else None,
         forwardfor=http and header_enabled(headers, "X-Forwarded-For"),
         forwarded_port=http and header_enabled(headers, "X-Forwarded-Port"),
-        forwarded_proto="http" if http and header_enabled(headers, "X-Forwarded-Proto") else "",
+        forwarded_proto=("https" if terminated else "http")
+        if http and header_enabled(headers, "X-Forwarded-Proto") else "",
         default_backend=backend.name if backend is not None else "",
         extra_binds=tuple(f"{extra}:{listener.port}" for extra in extra_vips),
         l7_rules=l7.rules,
         l7_backends=l7.backends,
         no_pool_condition=render_l7.no_pool_condition(l7),
+        bind_options=bind_options,
+        allowed_src=render_tls.allowed_src(listener.allowed_cidrs),
+        ssl_headers=render_tls.ssl_headers(headers) if terminated else (),
+        hsts=render_tls.hsts(tls) if tls is not None else "",
     )
     return frontend, list(backends.values())
 
 
-def _pool_backend(listener: ListenerSpec, pool: PoolSpec | None, mode: str) -> _Backend | None:
+def _pool_backend(listener: ListenerSpec, pool: PoolSpec | None, mode: str,
+                  certs_dir: str) -> _Backend | None:
     if pool is None or not pool.enabled:
         return None
     if pool.protocol not in constants.POOL_PROTOCOLS:
         raise RenderError(f"unsupported pool protocol {pool.protocol!r}")
     # PROXY/PROXYV2 pools carry the listener's traffic type.
     pool_mode = {"HTTP": "http", "HTTPS": "tcp", "TCP": "tcp"}.get(pool.protocol, mode)
-    return _backend_view(listener, pool, pool_mode)
+    return _backend_view(listener, pool, pool_mode, certs_dir)
 
 
 def _socket_path(base_dir: Any) -> str:
@@ -503,7 +531,8 @@ def render_haproxy(lb: LoadBalancerSpec, amp: AmphoraRuntime) -> str:
         listener_ids.add(listener.id)
         if not (lb.enabled and listener.enabled):
             continue
-        frontend, listener_backends = _listener_view(listener, vip, maxconn, extra_vips)
+        frontend, listener_backends = _listener_view(listener, vip, maxconn, extra_vips,
+                                                     amp.certs_dir)
         if listener.port in ports:
             raise RenderError(f"two enabled listeners on port {listener.port}")
         ports.add(listener.port)

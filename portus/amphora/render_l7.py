@@ -130,7 +130,7 @@ def l7_lines(listener: ListenerSpec, backends: dict[str, str]) -> L7Lines:
     (Octavia renders use_backend only for an enabled pool)."""
     if not listener.l7policies:
         return L7Lines((), ())
-    if listener.protocol != "HTTP":
+    if listener.protocol not in ("HTTP", "TERMINATED_HTTPS"):
         raise r.RenderError(f"L7 policies on {listener.protocol} listener {listener.id}")
     acls: list[str] = []
     picks: list[str] = []

@@ -38,6 +38,36 @@ class MemberSpec:
 
 
 @dataclass(frozen=True)
+class TLSOptions:
+    """Protocol options of one TLS side (a listener's bind or a pool's servers)."""
+    ciphers: str | None = None  # OpenSSL cipher list (TLS 1.3 suites are named TLS_*)
+    versions: tuple[str, ...] = ("TLSv1.2", "TLSv1.3")
+    alpn: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PoolTLSSpec:
+    """Re-encryption to the members. File names are in AmphoraRuntime.certs_dir."""
+    options: TLSOptions
+    client_cert: str | None = None  # PEM: certificate, chain and key
+    ca: str | None = None  # verify the members against it (else: no verification)
+    crl: str | None = None
+
+
+@dataclass(frozen=True)
+class ListenerTLSSpec:
+    """TLS termination. File names are in AmphoraRuntime.certs_dir."""
+    certificates: tuple[str, ...]  # the first is the default, the rest are chosen by SNI
+    options: TLSOptions
+    client_auth: str = "NONE"  # NONE | OPTIONAL | MANDATORY
+    client_ca: str | None = None
+    client_crl: str | None = None
+    hsts_max_age: int | None = None
+    hsts_include_subdomains: bool = False
+    hsts_preload: bool = False
+
+
+@dataclass(frozen=True)
 class PoolSpec:
     id: str
     protocol: str  # HTTP | HTTPS | TCP | PROXY | PROXYV2
@@ -46,6 +76,7 @@ class PoolSpec:
     session_persistence: dict | None = None  # {"type": ..., "cookie_name": ...}
     members: tuple[MemberSpec, ...] = ()
     health_monitor: HealthMonitorSpec | None = None
+    tls: PoolTLSSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +116,8 @@ class ListenerSpec:
     insert_headers: dict = field(default_factory=dict)
     default_pool: PoolSpec | None = None
     l7policies: tuple[L7PolicySpec, ...] = ()  # in position order
+    tls: ListenerTLSSpec | None = None  # TERMINATED_HTTPS
+    allowed_cidrs: tuple[str, ...] = ()  # empty: every source
 
 
 @dataclass(frozen=True)
@@ -97,6 +130,8 @@ class LoadBalancerSpec:
     listeners: tuple[ListenerSpec, ...] = ()
     # More VIPs (other subnets) that every listener also binds.
     additional_vips: tuple[str, ...] = ()
+    # TLS material the configuration names: (file name, PEM content).
+    files: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -105,3 +140,4 @@ class AmphoraRuntime:
     amphora_id: str
     base_dir: str  # holds the stats socket and pid files
     maxconn: int = 8000
+    certs_dir: str = ""  # TLS files, on a memory file system
