@@ -19,6 +19,7 @@ haproxy.log (the haproxy master's stderr).
 from __future__ import annotations
 
 import csv
+import re
 import json
 import os
 import signal
@@ -153,6 +154,9 @@ def parse_stat_csv(text: str) -> list[dict[str, str]]:
     reader = csv.reader(lines[1:])
     names = lines[0][2:].split(",")
     return [dict(zip(names, row)) for row in reader if row]
+
+
+CERT_NAME = re.compile(r"[0-9a-f]{40}\.pem")
 
 
 class HaproxyError(Exception):
@@ -407,10 +411,14 @@ def read_text(path: str) -> str | None:
 class Agent:
     """Applied generation + config; every change goes through `lock`."""
 
-    def __init__(self, amphora_id: str, base_dir: str, hap: Haproxy) -> None:
+    def __init__(self, amphora_id: str, base_dir: str, hap: Haproxy, certs_dir: str = "") -> None:
         self.amphora_id = amphora_id
         self.base_dir = base_dir
         self.hap = hap
+        # TLS files the configuration names; on a memory file system (the controller
+        # picks the path), named by their content hash.
+        self.certs_dir = certs_dir or os.path.join(base_dir, "certs")
+        os.makedirs(self.certs_dir, mode=0o700, exist_ok=True)
         self.lock = threading.Lock()
         self.gen_file = os.path.join(base_dir, "generation")
         self.generation = 0
@@ -471,7 +479,28 @@ class Agent:
                 return 500, {"error": str(exc), "generation": self.generation}
             write_atomic(self.gen_file, str(generation).encode())
             self.generation = generation
+            self._prune_certificates(text)
             return 200, {"generation": generation, "action": action}
+
+    # -- TLS files ----------------------------------------------------------------
+    def certificates(self) -> list[str]:
+        return sorted(n for n in os.listdir(self.certs_dir) if CERT_NAME.fullmatch(n))
+
+    def put_certificate(self, name: str, content: bytes) -> dict[str, Any]:
+        if not CERT_NAME.fullmatch(name):
+            raise HttpError(400, "a certificate file is named <40 hex digits>.pem")
+        if b"-----BEGIN" not in content:
+            raise HttpError(400, "a certificate file holds PEM")
+        with self.lock:
+            write_atomic(os.path.join(self.certs_dir, name), content)
+        return {"file": name}
+
+    def _prune_certificates(self, config_text: str) -> None:
+        """Remove files the applied configuration does not name. The controller uploads
+        a configuration's files just before pushing it, both under the lock."""
+        for name in self.certificates():
+            if name not in config_text:
+                os.unlink(os.path.join(self.certs_dir, name))
 
     def delete_config(self) -> dict[str, Any]:
         # The generation is kept: an amphora never goes backwards, even after
@@ -482,6 +511,7 @@ class Agent:
                 os.unlink(self.hap.cfg)
             except FileNotFoundError:
                 pass
+            self._prune_certificates("")
             return {"generation": self.generation, "action": "stopped" if stopped else "not_running"}
 
 
@@ -639,6 +669,12 @@ class Handler(socketserver.StreamRequestHandler):
             self._allow(method, "GET")
             return 200, {"haproxy_running": agent.hap.running(),
                          "stats": [_typed(r) for r in agent.hap.show_stat()]}, {}
+        if path == "/1.0/certificates":
+            self._allow(method, "GET")
+            return 200, {"files": agent.certificates()}, {}
+        if path.startswith("/1.0/certificates/"):
+            self._allow(method, "PUT")
+            return 200, agent.put_certificate(path.rsplit("/", 1)[1], body), {}
         if path == "/1.0/config":
             self._allow(method, "GET", "PUT", "DELETE")
             if method == "GET":
@@ -758,7 +794,7 @@ def main(argv: list[str] | None = None) -> int:
         conf = load_config(args[1])
         os.makedirs(conf["base_dir"], mode=0o700, exist_ok=True)
         hap = Haproxy(conf.get("haproxy_bin") or "haproxy", conf["base_dir"])
-        agent = Agent(conf["amphora_id"], conf["base_dir"], hap)
+        agent = Agent(conf["amphora_id"], conf["base_dir"], hap, conf.get("certs_dir") or "")
         ctx = tls_context(conf["cert"], conf["key"], conf["ca"])
         server = Server((conf["bind_ip"], int(conf["bind_port"])), ctx, agent)
     except (OSError, ValueError) as exc:

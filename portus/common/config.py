@@ -137,6 +137,9 @@ class ComputeFlavorConfig:
 class AmphoraConfig:
     agent_port: int = 9443
     haproxy_bin: str = "haproxy"
+    # Amphorae keep TLS keys here, one directory each: a memory file system, so a
+    # private key never reaches a disk.
+    secrets_dir: str = "/dev/shm/portus"
     maxconn: int = 8000
     namespace_prefix: str = "portus-amp-"
     interface_prefix: str = "pa"

@@ -39,6 +39,9 @@ class AmphoraManager:
     def base_dir(self, amphora_id: str) -> str:
         return str(Path(self.cfg.run_dir) / "amphorae" / amphora_id)
 
+    def certs_dir(self, amphora_id: str) -> str:
+        return str(Path(self.cfg.amphora.secrets_dir) / amphora_id)
+
     def namespace(self, amphora_id: str) -> str:
         return self.cfg.amphora.namespace_prefix + amphora_id
 
@@ -106,6 +109,7 @@ class AmphoraManager:
                 "bind_port": self.cfg.amphora.agent_port,
                 "cert": f"{base_dir}/server.pem", "key": f"{base_dir}/server.key",
                 "ca": f"{base_dir}/ca.pem", "base_dir": base_dir,
+                "certs_dir": self.certs_dir(amp.id),
                 "haproxy_bin": self.cfg.amphora.haproxy_bin,
                 "heartbeat_targets": [f"{self.cfg.heartbeat_bind_ip}:"
                                       f"{self.cfg.health_manager.bind_port}"],

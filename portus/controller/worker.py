@@ -18,6 +18,8 @@ from sqlalchemy import or_, select, update
 
 from portus.amphora.render import render_haproxy
 from portus.amphora.spec import AmphoraRuntime
+from portus.drivers.certificates.secret_box import SecretBox
+from portus.drivers.certificates.store import CertificateStore
 from portus.common import constants as C
 from portus.common.config import Config
 from portus.controller.amphorae import AmphoraManager
@@ -40,6 +42,7 @@ class Reconciler:
         self.leases = leases
         self.amphorae = amphorae
         self.agents = agents
+        self.certs = CertificateStore(SecretBox(cfg.secret_key_path))
 
     def converge(self, lb_id: str) -> float | None:
         """Converge one load balancer. Returns a delay to retry after, or None when done
@@ -56,7 +59,7 @@ class Reconciler:
                         deleting = True
                     else:
                         deleting = False
-                        spec = load_balancer_spec(session, lb)
+                        spec = load_balancer_spec(session, lb, self.certs)
                         maxconn = amphora_maxconn(self.cfg, session, lb)
                     builds = builds_amphorae(self.cfg, lb.provider)
                 if not builds:
@@ -72,8 +75,10 @@ class Reconciler:
                 self.leases.renew(lb_id)
                 runtime = AmphoraRuntime(amphora_id=amp.id,
                                          base_dir=self.amphorae.base_dir(amp.id),
-                                         maxconn=maxconn)
+                                         maxconn=maxconn,
+                                         certs_dir=self.amphorae.certs_dir(amp.id))
                 text = render_haproxy(spec, runtime)
+                self.agents.put_certificates(amp.id, amp.lb_network_ip or "", spec.files)
                 self.agents.put_config(amp.id, amp.lb_network_ip or "", text, spec.generation)
                 with self.db.write() as session:
                     if status.finish_generation(session, lb_id, spec.generation):

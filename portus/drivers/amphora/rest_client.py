@@ -83,6 +83,19 @@ class AgentClient:
         )
         return self._json(resp)
 
+    def put_certificates(self, amphora_id: str, ip: str,
+                         files: tuple[tuple[str, bytes], ...]) -> None:
+        """Upload the TLS files a configuration needs that the amphora lacks."""
+        if not files:
+            return
+        have = set(self._json(self._request(amphora_id, ip, "GET", f"{API}/certificates"))
+                   .get("files", []))
+        for name, content in files:
+            if name not in have:
+                self._json(self._request(amphora_id, ip, "PUT", f"{API}/certificates/{name}",
+                                         body=content,
+                                         headers={"Content-Type": "application/x-pem-file"}))
+
     def get_config(self, amphora_id: str, ip: str) -> tuple[str, int]:
         status, headers, body = self._request(amphora_id, ip, "GET", f"{API}/config")
         return body.decode("utf-8"), int(headers.get("x-portus-generation", "0"))

@@ -246,6 +246,9 @@ class NetnsCompute(ComputeDriver):
         ipcmd.netns_delete(namespace)
         if base.exists():
             shutil.rmtree(base)
+        certs = Path(self.cfg.secrets_dir) / amphora_id
+        if self.cfg.secrets_dir and certs.exists():
+            shutil.rmtree(certs)
 
     def _pidfile_targets(self, base: Path, ns_key: tuple[int, int] | None
                          ) -> dict[int, tuple[int, int]]:
