@@ -1,8 +1,12 @@
 """A tiny HTTP backend for the demo and the tests: answers every GET with its name.
 
-Run as `python -m portus.demo.backend NAME PORT [BIND]`."""
+Run as `python -m portus.demo.backend NAME PORT [BIND [CERT [CA]]]`: with CERT (a PEM
+holding certificate and key) it serves HTTPS; with CA too, it requires a client
+certificate signed by that CA (what a re-encrypting pool with a client certificate
+talks to)."""
 from __future__ import annotations
 
+import ssl
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -36,6 +40,13 @@ def main(argv: list[str]) -> int:
     bind = argv[2] if len(argv) > 2 else "0.0.0.0"
     server = ThreadingHTTPServer((bind, port), make_handler(name))
     server.daemon_threads = True
+    if len(argv) > 3:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(argv[3])
+        if len(argv) > 4:
+            ctx.load_verify_locations(cafile=argv[4])
+            ctx.verify_mode = ssl.CERT_REQUIRED
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
     server.serve_forever()
     return 0
 

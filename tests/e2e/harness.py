@@ -92,8 +92,10 @@ def kill_and_wait(pids: list[int], sig: int = signal.SIGKILL, timeout: float = 5
 class Backend:
     """A tiny HTTP server in its own namespace on the instance's VIP bridge."""
 
-    def __init__(self, lab: "PortusLab", name: str, address: str, port: int = 8080) -> None:
+    def __init__(self, lab: "PortusLab", name: str, address: str, port: int = 8080,
+                 tls_args: tuple[str, ...] = ()) -> None:
         self.lab = lab
+        self.tls_args = tls_args  # (cert.pem [, client CA.pem]): serve HTTPS
         self.name = name
         self.address = address
         self.port = port
@@ -110,9 +112,19 @@ class Backend:
         log = open(self.lab.root / f"backend-{self.name}.log", "ab")
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", self.namespace, sys.executable, "-m", "portus.demo.backend",
-             self.name, str(self.port), self.address],
+             self.name, str(self.port), self.address, *self.tls_args],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-        wait_for(f"backend {self.name}", lambda: self.lab.get(self.address, self.port), 10)
+        wait_for(f"backend {self.name}", self._answers, 10)
+
+    def _answers(self) -> bool:
+        if not self.tls_args:
+            return self.lab.get(self.address, self.port) is not None
+        self.lab._check_target(self.address)
+        try:
+            socket.create_connection((self.address, self.port), timeout=1).close()
+            return True
+        except OSError:
+            return False
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -226,9 +238,10 @@ bridge = "{self.subnet.bridge}"
             return None
         return body.decode().strip()
 
-    def backend(self, name: str, index: int) -> Backend:
+    def backend(self, name: str, index: int, port: int = 8080,
+                tls_args: tuple[str, ...] = ()) -> Backend:
         address = str(self.subnet.network.broadcast_address - 1 - index)
-        backend = Backend(self, name, address)
+        backend = Backend(self, name, address, port, tls_args)
         self.backends.append(backend)
         backend.start()
         return backend
