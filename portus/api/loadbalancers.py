@@ -67,12 +67,27 @@ def list_loadbalancers(request: Request, svc: Services = Depends(services),
                                          svc.cfg.api.pagination_max_limit)
 
 
+def refuse_unknown_network_objects(req: s.LoadBalancerPOST | s.LoadBalancerPUT) -> None:
+    """Security groups and QoS policies belong to a networking service; the Linux-bridge
+    network of one host has none, so any id names a missing one (Octavia: 400)."""
+    if req.vip_qos_policy_id is not None:
+        raise errors.InvalidField("vip_qos_policy_id", req.vip_qos_policy_id,
+                                  "QoS policy not found: this deployment's network has no "
+                                  "QoS policies.")
+    if req.vip_sg_ids:
+        raise errors.InvalidField("vip_sg_ids", req.vip_sg_ids,
+                                  f"Security group {req.vip_sg_ids[0]} not found: this "
+                                  f"deployment's network has no security groups; use "
+                                  f"listener allowed_cidrs.")
+
+
 @router.post("/loadbalancers", status_code=201)
 def create_loadbalancer(body: s.LoadBalancerCreate, svc: Services = Depends(services),
                         who: Caller = Depends(caller)) -> dict[str, Any]:
     req = body.loadbalancer
     project_id = project_for_create(who, req.project_id, req.tenant_id)
     who.authorize("loadbalancer:post", project_id)
+    refuse_unknown_network_objects(req)
     subnet = _vip_subnet(svc, req)
     additional_vips.validate(svc.cfg, req, subnet)
     # Two API processes may pick the same free address at once; the unique constraint
@@ -274,6 +289,7 @@ def show_loadbalancer(lb_id: str, request: Request, svc: Services = Depends(serv
 def update_loadbalancer(lb_id: str, body: s.LoadBalancerUpdate, svc: Services = Depends(services),
                         who: Caller = Depends(caller)) -> dict[str, Any]:
     req = body.loadbalancer
+    refuse_unknown_network_objects(req)
     with write(svc) as session:
         who.authorize("loadbalancer:put", get_lb(session, lb_id, who).project_id)
         # An update also retries a load balancer that went to ERROR.

@@ -376,6 +376,7 @@ class LoadBalancerPOST(_Owned):
     vip_port_id: UUID | None = None
     vip_address: IP | None = None
     vip_qos_policy_id: UUID | None = None
+    vip_sg_ids: list[UUID] | None = None
     additional_vips: list[AdditionalVip] | None = None
     provider: Annotated[Text, Field(max_length=64)] | None = None
     flavor_id: UUID | None = None
@@ -390,6 +391,7 @@ class LoadBalancerPUT(Strict):
     description: Name | None = None
     admin_state_up: StrictBool | None = None
     vip_qos_policy_id: UUID | None = None
+    vip_sg_ids: list[UUID] | None = None
     tags: Tags | None = None
 
 

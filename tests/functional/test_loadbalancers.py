@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from portus.db import models as m
-from tests.functional.conftest import Api, assert_fault, fail, row_counts
+from tests.functional.conftest import Api, assert_fault, dump, fail, row_counts
 
 LBS = "/v2/lbaas/loadbalancers"
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -155,6 +155,9 @@ DROP = object()  # leave the attribute out of the body
     ({"flavor_id": str(uuid.uuid4())}, "flavor_id"),
     ({"availability_zone": "az1"}, "availability_zone"),
     ({"vip_qos_policy_id": "nope"}, "vip_qos_policy_id"),
+    ({"vip_qos_policy_id": str(uuid.uuid4())}, "QoS policy not found"),
+    ({"vip_sg_ids": [str(uuid.uuid4())]}, "vip_sg_ids"),
+    ({"vip_sg_ids": ["nope"]}, "vip_sg_ids"),
     ({"project_id": "p" * 37}, "project_id"),
     ({"listeners": {}}, "listeners"),
     ({"colour": "blue"}, "colour"),
@@ -682,3 +685,15 @@ def test_fully_populated_pool_shared_by_two_listeners(api: Api) -> None:
     assert {li["default_pool_id"] for li in lb["listeners"]} == {pool["id"]}
     assert sorted(x["id"] for x in pool["listeners"]) == sorted(li["id"] for li in lb["listeners"])
     assert row_counts(api.db)["pool"] == 1
+
+
+@pytest.mark.parametrize("fields, fragment", [
+    ({"vip_sg_ids": [str(uuid.uuid4())]}, "security groups"),
+    ({"vip_qos_policy_id": str(uuid.uuid4())}, "QoS policies"),
+])
+def test_update_naming_network_objects_portus_lacks_is_400(api: Api, fields: dict[str, Any],
+                                                           fragment: str) -> None:
+    lb = api.create_lb()
+    before = dump(api.db)
+    assert_fault(api.put(f"{LBS}/{lb['id']}", json={"loadbalancer": fields}), 400, fragment)
+    assert dump(api.db) == before
