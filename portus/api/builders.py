@@ -9,11 +9,12 @@ import ipaddress
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from portus.api import errors, provider_support, schemas as s, tls_checks
 from portus.common import constants as C
 from portus.common.config import Config
+from portus.controller.flavors import flavor_metadata
 from portus.db import models as m
 from portus.drivers.certificates.store import CertificateStore
 
@@ -62,6 +63,16 @@ def check_member_subnet(cfg: Config, subnet_id: str | None, address: str,
                                   f"{vip_subnet_id}; other member subnets are not supported yet.")
 
 
+def _refuse_sriov_member(cfg: Config, lb: m.LoadBalancer) -> None:
+    session = object_session(lb)
+    if session is None or not flavor_metadata(session, lb).get("allow_member_sriov"):
+        raise errors.InvalidField("request_sriov", True,
+                                  "Member SR-IOV is not enabled by the load balancer's flavor.")
+    # The flavor allows it, but a veth into a Linux bridge has no virtual function.
+    raise errors.APIError("Provider 'amphora' does not support a requested option: SR-IOV "
+                          "member ports are not available on this deployment.", 501)
+
+
 def _named(body: Any, project_id: str) -> dict[str, Any]:
     return {
         "name": getattr(body, "name", None),
@@ -93,6 +104,8 @@ def new_health_monitor(body: s.HealthMonitorSingle, pool: m.Pool, project_id: st
 def new_member(cfg: Config, body: s.MemberSingle, pool: m.Pool, project_id: str,
                has_monitor: bool) -> m.Member:
     check_member_subnet(cfg, body.subnet_id, body.address, pool.load_balancer.vip.subnet_id)
+    if body.request_sriov:
+        _refuse_sriov_member(cfg, pool.load_balancer)
     named = _named(body, project_id)
     named["operating_status"] = C.OFFLINE if has_monitor else C.NO_MONITOR
     member = m.Member(**named, address=body.address, protocol_port=body.protocol_port,

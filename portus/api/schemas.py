@@ -221,6 +221,7 @@ class MemberSingle(_Owned):
     subnet_id: UUID | None = None
     monitor_address: IP | None = None
     monitor_port: Port | None = None
+    request_sriov: StrictBool = False
     tags: Tags | None = None
 
 

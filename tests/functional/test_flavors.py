@@ -136,3 +136,17 @@ def test_topology_comes_from_the_flavor(api: Api, compute_flavors: Any) -> None:
     with api.db.read() as session:
         row = session.get(m.LoadBalancer, lb["id"])
         assert row is not None and row.topology == C.TOPOLOGY_SINGLE
+
+
+def test_member_sriov_needs_the_flavor_and_a_data_plane_with_virtual_functions(api: Api) -> None:
+    from tests.functional.conftest import dump
+    allowing = create_flavor(api, create_profile(api, {"allow_member_sriov": True})["id"])
+    lb = api.create_lb(flavor_id=allowing["id"])
+    pool = api.create_pool(loadbalancer_id=lb["id"])
+    path = f"/v2/lbaas/pools/{pool['id']}/members"
+    before = dump(api.db)
+    body = {"address": "192.0.2.1", "protocol_port": 80, "request_sriov": True}
+    assert_fault(api.post(path, json={"member": body}), 501, "SR-IOV")
+    assert dump(api.db) == before
+    plain = api.create_member(pool["id"], request_sriov=False)
+    assert plain["vnic_type"] == "normal"
