@@ -50,6 +50,8 @@ class ApiConfig:
     strict_pending_lock: bool = False
     max_request_body_size: int = 1048576  # bytes; larger bodies get 413
     cors_allowed_origins: list[str] = field(default_factory=list)  # empty: CORS off
+    # Smallest delay (s) of a UDP-CONNECT health monitor; negative: no minimum (Octavia's).
+    udp_connect_min_interval_health_monitor: int = 3
 
 
 @dataclass
