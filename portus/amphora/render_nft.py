@@ -319,7 +319,7 @@ def _listener_lines(li: dict[str, Any], mark: int, up: dict[str, bool]) -> list[
         elements = ", ".join(f"{i} : {_addr(a, p)}" for i, (a, p) in enumerate(slots))
         lines.append(f"add element {TABLE} {name} {{ {elements} }}")
         pick = f"numgen inc mod {len(slots)}"
-        if pool and pool["algorithm"] == "SOURCE_IP":
+        if pool and pool.get("persistence") is not None:  # SOURCE_IP, or its persistence
             pick = f"jhash {ip} saddr{_mask(pool, family)} mod {len(slots)} seed 0x{mark:x}"
         for vip in li["vips"]:
             if _family(vip) != family:
