@@ -107,23 +107,24 @@ def probe(monitor: dict[str, Any], member: dict[str, Any]) -> bool:
 
 
 class Member:
-    """Rise/fall state of one checked member (HAProxy's counting)."""
+    """Up/down of one checked member: `fall` failures in a row take it down, `rise`
+    successes in a row bring it back (members start up, as HAProxy's do)."""
 
     def __init__(self, rise: int, fall: int) -> None:
         self.rise, self.fall = rise, fall
         self.up = True
-        self.health = rise + fall - 1  # up, as at HAProxy's start
+        self.streak = 0  # results in a row that disagree with the current state
 
     def record(self, ok: bool) -> bool:
         """Count one result; True when the member changed state."""
-        top = self.rise + self.fall - 1
-        self.health = min(top, self.health + 1) if ok else max(0, self.health - 1)
-        was = self.up
-        if self.health >= top:
-            self.up = True
-        elif self.health < self.fall:
-            self.up = False
-        return was != self.up
+        if ok == self.up:
+            self.streak = 0
+            return False
+        self.streak += 1
+        if self.streak < (self.fall if self.up else self.rise):
+            return False
+        self.up, self.streak = ok, 0
+        return True
 
 
 # -- nft -------------------------------------------------------------------------------
