@@ -61,13 +61,14 @@ def check_udp(address: str, port: int, timeout: float) -> bool:
 
 
 def check_stream(address: str, port: int, timeout: float, proto: int = 0) -> bool:
-    """A TCP (or SCTP: proto 132) connection is accepted."""
-    with socket.socket(_family(address), socket.SOCK_STREAM, proto) as s:
-        s.settimeout(timeout)
-        try:
+    """A TCP (or SCTP: proto 132) connection is accepted. A kernel without SCTP fails
+    to make the socket (EPROTONOSUPPORT): the member is down, as unreachable."""
+    try:
+        with socket.socket(_family(address), socket.SOCK_STREAM, proto) as s:
+            s.settimeout(timeout)
             s.connect((address, port))
-        except OSError:
-            return False
+    except OSError:
+        return False
     return True
 
 

@@ -104,3 +104,8 @@ def test_heartbeat_words(tmp_path: Path, monitor: dict[str, Any] | None,
     assert listeners["l1"]["status"] == "OPEN"
     assert (listeners["l1"]["stats"]["rx"], listeners["l1"]["stats"]["totconns"]) == (60, 2)
     assert pools == {"p1:l1": {"status": "UP", "members": words}}
+
+
+def test_sctp_check_without_kernel_sctp_is_down_not_an_error() -> None:
+    # On a kernel with SCTP nothing listens there either: down both ways.
+    assert udp.check_stream("127.0.0.1", 9, 0.5, socket.IPPROTO_SCTP) is False
