@@ -30,6 +30,7 @@ import sys
 import threading
 import time
 
+from portus.amphora import udp
 from portus.common import heartbeat
 
 TYPE_CHECKING = False  # see portus.common.heartbeat: keeps `typing` unloaded
@@ -429,6 +430,7 @@ class Agent:
         pid = hap.master_pid()
         if pid is not None:
             log(f"adopted running haproxy master {pid}, generation {self.generation}")
+        self.udp = udp.Dataplane(base_dir, run_capture, log)  # UDP/SCTP listeners (nftables)
 
     def info(self) -> dict[str, Any]:
         return {
@@ -505,6 +507,7 @@ class Agent:
     def delete_config(self) -> dict[str, Any]:
         # The generation is kept: an amphora never goes backwards, even after
         # a DELETE, so a stale push from a slow controller cannot resurrect it.
+        self.udp.clear()
         with self.lock:
             stopped = self.hap.stop()
             try:
@@ -541,6 +544,7 @@ def heartbeat_payload(agent: Agent, seq: int) -> dict[str, Any]:
             pool["status"] = "UP" if row.get("status", "").startswith("UP") else "DOWN"
         elif row.get("type") == "2":  # a server
             pools.setdefault(name, {"status": "DOWN", "members": {}})["members"][sv] = row.get("status", "")
+    agent.udp.report(listeners, pools)
     return {
         "id": agent.amphora_id, "seq": seq, "ver": HEARTBEAT_VERSION, "t": time.time(),
         "generation": agent.generation, "listeners": listeners, "pools": pools,
@@ -695,6 +699,15 @@ class Handler(socketserver.StreamRequestHandler):
                 raise HttpError(400, "empty configuration")
             status, payload = agent.put_config(int(gen), text)
             return status, payload, {"X-Portus-Generation": str(agent.generation)}
+        if path == "/1.0/udp":  # the UDP/SCTP listeners (portus.amphora.udp)
+            self._allow(method, "GET", "PUT")
+            if method == "GET":
+                return 200, agent.udp.status(), {}
+            gen = headers.get("x-portus-generation", "")
+            if not gen.isdigit():
+                raise HttpError(400, "header X-Portus-Generation must be a non-negative integer")
+            status, payload = agent.udp.put(int(gen), body)
+            return status, payload, {}
         raise HttpError(404, f"no such resource: {path}")
 
     @staticmethod

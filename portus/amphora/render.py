@@ -18,7 +18,8 @@ Naming used in the generated configuration:
 Semantics worth knowing:
 
 * Disabled listeners, and every listener of a disabled load balancer, are not
-  rendered (their ports are closed).
+  rendered (their ports are closed). UDP and SCTP listeners are not HAProxy's:
+  ``render_nft`` renders them.
 * A listener whose default pool is missing or disabled answers 503 (HTTP) or
   closes the connection (TCP).
 * A listener/pool timeout of 0 means "use the default" (the ``defaults``
@@ -88,6 +89,9 @@ _COMPATIBLE_POOLS = {
     "TCP": ("HTTP", "HTTPS", "TCP", "PROXY", "PROXYV2"),
     "TERMINATED_HTTPS": ("HTTP", "PROXY", "PROXYV2"),
 }
+
+# Health monitor types HAProxy runs (UDP-CONNECT and SCTP belong to the nftables data plane).
+_HAPROXY_HM_TYPES = ("HTTP", "HTTPS", "TCP", "TLS-HELLO")
 
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}")
 # RFC 3986 path + query characters, minus "#" (comment), "'" / '"' (haproxy
@@ -302,7 +306,7 @@ class _Frontend:
 
 def _check_view(hm: HealthMonitorSpec) -> _Check:
     hm_type = hm.type
-    if hm_type not in constants.HM_TYPES:
+    if hm_type not in _HAPROXY_HM_TYPES:
         raise RenderError(f"unsupported health monitor type {hm_type!r}")
     check_identifier(hm.id, "health monitor id")
     inter = clamp_seconds(hm.delay, "health monitor delay")
@@ -529,8 +533,8 @@ def render_haproxy(lb: LoadBalancerSpec, amp: AmphoraRuntime) -> str:
         if listener.id in listener_ids:
             raise RenderError(f"duplicate listener id {listener.id!r}")
         listener_ids.add(listener.id)
-        if not (lb.enabled and listener.enabled):
-            continue
+        if not (lb.enabled and listener.enabled) or listener.protocol in constants.L4_PROTOCOLS:
+            continue  # UDP and SCTP listeners: render_nft
         frontend, listener_backends = _listener_view(listener, vip, maxconn, extra_vips,
                                                      amp.certs_dir)
         if listener.port in ports:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True)
 class HealthMonitorSpec:
     id: str
-    type: str  # HTTP | HTTPS | TCP | TLS-HELLO
+    type: str  # HTTP | HTTPS | TCP | TLS-HELLO | UDP-CONNECT | SCTP
     delay: int  # seconds
     timeout: int  # seconds
     rise: int  # API max_retries
@@ -70,10 +70,11 @@ class ListenerTLSSpec:
 @dataclass(frozen=True)
 class PoolSpec:
     id: str
-    protocol: str  # HTTP | HTTPS | TCP | PROXY | PROXYV2
+    protocol: str  # HTTP | HTTPS | TCP | PROXY | PROXYV2 | UDP | SCTP
     lb_algorithm: str  # ROUND_ROBIN | LEAST_CONNECTIONS | SOURCE_IP
     enabled: bool = True
-    session_persistence: dict | None = None  # {"type": ..., "cookie_name": ...}
+    # {"type": ..., "cookie_name": ...}; UDP/SCTP: persistence_timeout, _granularity
+    session_persistence: dict | None = None
     members: tuple[MemberSpec, ...] = ()
     health_monitor: HealthMonitorSpec | None = None
     tls: PoolTLSSpec | None = None
@@ -105,7 +106,7 @@ class L7PolicySpec:
 @dataclass(frozen=True)
 class ListenerSpec:
     id: str
-    protocol: str  # HTTP | HTTPS | TCP
+    protocol: str  # HTTP | HTTPS | TCP (render.py) | UDP | SCTP (render_nft.py)
     port: int
     connection_limit: int = -1  # -1: unlimited (rendered as 50000)
     enabled: bool = True

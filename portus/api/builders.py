@@ -30,6 +30,56 @@ def check_listener_pool(listener_protocol: str, pool_protocol: str) -> None:
             f"'{listener_protocol}'.")
 
 
+def check_pool_health_monitor(cfg: Config, pool_protocol: str, hm_type: str,
+                              delay: int | None) -> None:
+    """Octavia's pool -> health monitor matrix and the UDP-CONNECT minimum delay."""
+    if pool_protocol in C.L4_PROTOCOLS:
+        if hm_type not in C.L4_POOL_HM_TYPES:
+            raise errors.ValidationFailure(
+                f"The associated pool protocol is {pool_protocol}, so only a "
+                f"{'/'.join(C.L4_POOL_HM_TYPES)} health monitor is supported.")
+    elif hm_type in C.L4_ONLY_HM_TYPES:
+        raise errors.ValidationFailure(
+            f"The {hm_type} type is only supported for pools of type "
+            f"{'/'.join(C.L4_PROTOCOLS)}.")
+    minimum = cfg.api.udp_connect_min_interval_health_monitor
+    if hm_type == "UDP-CONNECT" and delay is not None and 0 <= minimum and delay < minimum:
+        raise errors.ValidationFailure(
+            f"The request delay value {delay} should be larger than {minimum} for "
+            f"UDP-CONNECT health monitor type.")
+
+
+def check_session_persistence(protocol: str, sp: s.SessionPersistence | None) -> None:
+    """UDP/SCTP pools take only SOURCE_IP, with a timeout and a granularity; others neither."""
+    if sp is None:
+        return
+    if protocol in C.L4_PROTOCOLS:
+        if sp.type != "SOURCE_IP":
+            raise errors.ValidationFailure(
+                f"Session persistence of type {sp.type} is not supported for "
+                f"{'/'.join(C.L4_PROTOCOLS)} protocol pools.")
+    elif sp.persistence_timeout is not None or sp.persistence_granularity is not None:
+        raise errors.ValidationFailure(
+            "persistence_timeout and persistence_granularity is only for UDP and SCTP "
+            "protocol pools.")
+
+
+# Listener fields that carry TLS material (present once listener TLS is in the schema).
+def check_l4_member_family(pool: m.Pool, address: str) -> None:
+    """The nftables data plane NATs within one IP family: a UDP/SCTP member must share a
+    VIP's (Octavia's amphora provider refuses the same with 501)."""
+    if pool.protocol not in C.L4_PROTOCOLS:
+        return
+    lb = pool.load_balancer
+    vips = [lb.vip.ip_address] + [av.ip_address for av in lb.additional_vips]
+    families = {ipaddress.ip_address(v).version for v in vips if v}
+    if families and ipaddress.ip_address(address).version not in families:
+        raise errors.APIError(
+            f"Provider 'amphora' does not support a requested option: the member address "
+            f"{address} is not of the IP version of a VIP, which {pool.protocol} pools need.",
+            501)
+
+
 def check_health_monitor(body: s._HMFields | s.HealthMonitorPUT, hm_type: str) -> None:
     if hm_type not in C.HTTP_HM_TYPES:
         for field in ("http_method", "url_path", "expected_codes", "http_version", "domain_name"):
@@ -85,7 +135,9 @@ def _named(body: Any, project_id: str) -> dict[str, Any]:
     }
 
 
-def new_health_monitor(body: s.HealthMonitorSingle, pool: m.Pool, project_id: str) -> m.HealthMonitor:
+def new_health_monitor(cfg: Config, body: s.HealthMonitorSingle, pool: m.Pool,
+                       project_id: str) -> m.HealthMonitor:
+    check_pool_health_monitor(cfg, pool.protocol, body.type, body.delay)
     check_health_monitor(body, body.type)
     is_http = body.type in C.HTTP_HM_TYPES
     hm = m.HealthMonitor(
@@ -106,6 +158,7 @@ def new_member(cfg: Config, body: s.MemberSingle, pool: m.Pool, project_id: str,
     check_member_subnet(cfg, body.subnet_id, body.address, pool.load_balancer.vip.subnet_id)
     if body.request_sriov:
         _refuse_sriov_member(cfg, pool.load_balancer)
+    check_l4_member_family(pool, body.address)
     named = _named(body, project_id)
     named["operating_status"] = C.OFFLINE if has_monitor else C.NO_MONITOR
     member = m.Member(**named, address=body.address, protocol_port=body.protocol_port,
@@ -122,6 +175,7 @@ def new_pool(cfg: Config, session: Session, body: s.PoolSingle, lb: m.LoadBalanc
         if getattr(body, field) is None:
             raise errors.InvalidField(f"{path}.{field}", None, "Mandatory field missing.")
     check_pool_provider(cfg, lb, str(body.protocol), str(body.lb_algorithm))
+    check_session_persistence(str(body.protocol), body.session_persistence)
     pool = m.Pool(**_named(body, project_id), protocol=body.protocol,
                   lb_algorithm=body.lb_algorithm,
                   session_persistence=(body.session_persistence.model_dump(exclude_none=True)
@@ -133,7 +187,7 @@ def new_pool(cfg: Config, session: Session, body: s.PoolSingle, lb: m.LoadBalanc
     tls_checks.pool_defaults(cfg, pool)
     tls_checks.check_pool(cfg, session, certs, pool, f"{path}.")
     if body.healthmonitor is not None:
-        session.add(new_health_monitor(body.healthmonitor, pool, project_id))
+        session.add(new_health_monitor(cfg, body.healthmonitor, pool, project_id))
     seen: set[tuple[str, int]] = set()
     for member_body in body.members or []:
         key = (member_body.address, member_body.protocol_port)

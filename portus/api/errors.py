@@ -33,6 +33,13 @@ class InvalidField(BadRequest):
             f"Invalid input for field/attribute {field}. Value: '{_short(value)}'. {reason}")
 
 
+class ValidationFailure(BadRequest):
+    """Octavia's ValidationException."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"Validation failure: {detail}")
+
+
 class Forbidden(APIError):
     code = 403
 

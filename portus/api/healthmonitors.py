@@ -58,7 +58,7 @@ def create_healthmonitor(body: s.HealthMonitorCreate, svc: Services = Depends(se
         project_id = project_for_create(who, req.project_id or pool.project_id, req.tenant_id)
         authorize_create(who, "healthmonitor:post", pool.project_id, project_id)
         status.lock_pool_child(session, pool)
-        hm = builders.new_health_monitor(req, pool, project_id)
+        hm = builders.new_health_monitor(svc.cfg, req, pool, project_id)
         session.add(hm)
         quota.enforce(session, svc.cfg, project_id, [m.HealthMonitor])
         session.flush()
@@ -90,6 +90,7 @@ def update_healthmonitor(hm_id: str, body: s.HealthMonitorUpdate, svc: Services 
         hm = get_hm(session, hm_id, who)
         who.authorize("healthmonitor:put", hm.project_id)
         builders.check_health_monitor(req, hm.type)
+        builders.check_pool_health_monitor(svc.cfg, hm.pool.protocol, hm.type, req.delay)
         http_defaults = {"http_method": "GET", "url_path": "/", "expected_codes": "200"}
         defaults: dict[str, Any] = {"max_retries_down": 3, "admin_state_up": True, "tags": []}
         if hm.type in C.HTTP_HM_TYPES:

@@ -128,6 +128,7 @@ def update_pool(pool_id: str, body: s.PoolUpdate, svc: Services = Depends(servic
                 builders.check_pool_provider(svc.cfg, pool.load_balancer, pool.protocol, value)
                 pool.lb_algorithm = value
             elif field == "session_persistence":
+                builders.check_session_persistence(pool.protocol, value)
                 pool.session_persistence = value.model_dump(exclude_none=True) if value else None
             elif field == "tags":
                 pool.tags = value or []

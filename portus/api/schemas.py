@@ -105,11 +105,6 @@ Port = Annotated[StrictInt, Field(ge=C.MIN_PORT, le=C.MAX_PORT)]
 Timeout = Annotated[StrictInt, Field(ge=0, le=C.MAX_TIMEOUT)]
 Tags = Annotated[list[Annotated[Text, Field(max_length=255)]], AfterValidator(_tags)]
 Retries = Annotated[StrictInt, Field(ge=C.MIN_HM_RETRIES, le=C.MAX_HM_RETRIES)]
-ListenerProtocol = Literal["HTTP", "HTTPS", "TCP", "TERMINATED_HTTPS"]
-PoolProtocol = Literal["HTTP", "HTTPS", "TCP", "PROXY", "PROXYV2"]
-# SOURCE_IP_PORT passes the schema; the provider decides (the amphora provider: 501).
-Algorithm = Literal["ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP", "SOURCE_IP_PORT"]
-HMType = Literal["HTTP", "HTTPS", "TCP", "TLS-HELLO"]
 # A secret ref: <api>/v1/secrets/<uuid> or a bare uuid (checked against the store).
 Ref = Annotated[StrictStr, Field(min_length=1, max_length=255)]
 TLSVersion = Literal["SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
@@ -135,6 +130,11 @@ def _cidrs(value: list[str]) -> list[str]:
 
 
 CIDRs = Annotated[list[StrictStr], AfterValidator(_cidrs)]
+ListenerProtocol = Literal["HTTP", "HTTPS", "TCP", "TERMINATED_HTTPS", "UDP", "SCTP"]
+PoolProtocol = Literal["HTTP", "HTTPS", "TCP", "PROXY", "PROXYV2", "UDP", "SCTP"]
+# SOURCE_IP_PORT passes the schema; the provider decides (the amphora provider: 501).
+Algorithm = Literal["ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP", "SOURCE_IP_PORT"]
+HMType = Literal["HTTP", "HTTPS", "TCP", "TLS-HELLO", "UDP-CONNECT", "SCTP"]
 # mypy refuses float literals; the validator checks the values.
 HTTPVersion = Annotated[StrictFloat, AfterValidator(_http_version)]
 HTTPMethod = Literal["GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "CONNECT", "PATCH"]
@@ -152,8 +152,9 @@ class _Owned(Strict):
 class SessionPersistence(Strict):
     type: Literal["SOURCE_IP", "HTTP_COOKIE", "APP_COOKIE"]
     cookie_name: Annotated[StrictStr, Field(max_length=255), AfterValidator(_cookie)] | None = None
-    persistence_timeout: StrictInt | None = None
-    persistence_granularity: StrictStr | None = None
+    # Only for UDP and SCTP pools (builders.check_session_persistence knows the protocol).
+    persistence_timeout: Annotated[Int32, Field(ge=0)] | None = None
+    persistence_granularity: IP | None = None  # a netmask applied to the source address
 
     @model_validator(mode="after")
     def _cookie_rules(self) -> "SessionPersistence":
@@ -163,9 +164,6 @@ class SessionPersistence(Strict):
         if self.type != "APP_COOKIE" and self.cookie_name:
             raise ValueError("Field 'cookie_name' can only be specified when using the "
                              "APP_COOKIE session persistence type.")
-        if self.persistence_timeout is not None or self.persistence_granularity is not None:
-            raise ValueError("persistence_timeout and persistence_granularity are only for "
-                             "UDP and SCTP pools.")
         return self
 
 

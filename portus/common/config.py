@@ -78,6 +78,8 @@ class ApiConfig:
     default_pool_alpn_protocols: list[str] = field(default_factory=_default_alpn)
     minimum_tls_version: str = ""  # empty: no minimum
     tls_cipher_prohibit_list: str = ""  # colon-separated cipher names refused in tls_ciphers
+    # Smallest delay (s) of a UDP-CONNECT health monitor; negative: no minimum (Octavia's).
+    udp_connect_min_interval_health_monitor: int = 3
 
 
 @dataclass

@@ -30,10 +30,15 @@ AMP_ERROR = "ERROR"
 ROLE_STANDALONE = "STANDALONE"
 TOPOLOGY_SINGLE = "SINGLE"
 
-LISTENER_PROTOCOLS = ("HTTP", "HTTPS", "TCP", "TERMINATED_HTTPS")
-POOL_PROTOCOLS = ("HTTP", "HTTPS", "TCP", "PROXY", "PROXYV2")
+LISTENER_PROTOCOLS = ("HTTP", "HTTPS", "TCP", "TERMINATED_HTTPS", "UDP", "SCTP")
+POOL_PROTOCOLS = ("HTTP", "HTTPS", "TCP", "PROXY", "PROXYV2", "UDP", "SCTP")
 LB_ALGORITHMS = ("ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP")
-HM_TYPES = ("HTTP", "HTTPS", "TCP", "TLS-HELLO")
+HM_TYPES = ("HTTP", "HTTPS", "TCP", "TLS-HELLO", "UDP-CONNECT", "SCTP")
+# Listener/pool protocols carried by the nftables data plane instead of HAProxy.
+L4_PROTOCOLS = ("UDP", "SCTP")
+# Health monitor types a UDP or SCTP pool accepts (Octavia v2.16), and those only they take.
+L4_POOL_HM_TYPES = ("UDP-CONNECT", "SCTP", "TCP", "HTTP")
+L4_ONLY_HM_TYPES = ("UDP-CONNECT", "SCTP")
 # Health monitor types that send an HTTP request (and take the http_* fields).
 HTTP_HM_TYPES = ("HTTP", "HTTPS")
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "CONNECT", "PATCH")
@@ -45,6 +50,8 @@ LISTENER_POOL_PROTOCOLS = {
     "HTTP": ("HTTP", "PROXY", "PROXYV2"),
     "HTTPS": ("HTTPS", "PROXY", "PROXYV2", "TCP"),
     "TERMINATED_HTTPS": ("HTTP", "PROXY", "PROXYV2"),
+    "UDP": ("UDP",),
+    "SCTP": ("SCTP",),
 }
 # Listeners that speak HTTP to clients (HTTP mode in haproxy: headers, L7 policies).
 HTTP_LISTENERS = ("HTTP", "TERMINATED_HTTPS")

@@ -12,11 +12,12 @@ import logging
 import queue
 import threading
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from sqlalchemy import or_, select, update
 
 from portus.amphora.render import render_haproxy
+from portus.amphora.render_nft import udp_config
 from portus.amphora.spec import AmphoraRuntime
 from portus.drivers.certificates.secret_box import SecretBox
 from portus.drivers.certificates.store import CertificateStore
@@ -28,7 +29,7 @@ from portus.controller.lease import Leases, LeaseLost
 from portus.controller.snapshot import load_balancer_spec
 from portus.db import models as m, status
 from portus.db.session import Database
-from portus.drivers.amphora.rest_client import AgentClient
+from portus.drivers.amphora.rest_client import AgentClient, AgentError
 from portus.drivers.provider.registry import builds_amphorae
 
 LOG = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ class Reconciler:
                 text = render_haproxy(spec, runtime)
                 self.agents.put_certificates(amp.id, amp.lb_network_ip or "", spec.files)
                 self.agents.put_config(amp.id, amp.lb_network_ip or "", text, spec.generation)
+                self._put_udp(amp.id, amp.lb_network_ip or "", udp_config(spec), spec.generation)
                 with self.db.write() as session:
                     if status.finish_generation(session, lb_id, spec.generation):
                         session.execute(update(m.Amphora).where(m.Amphora.id == amp.id)
@@ -95,6 +97,14 @@ class Reconciler:
             return self._failed(lb_id, exc)
         finally:
             self.leases.release(lb_id)
+
+    def _put_udp(self, amp_id: str, ip: str, doc: dict[str, Any], generation: int) -> None:
+        try:
+            self.agents.put_udp(amp_id, ip, doc, generation)
+        except AgentError as exc:
+            # An agent from before the UDP data plane has no /1.0/udp and nothing to clear.
+            if not (exc.status == 404 and not doc["listeners"]):
+                raise
 
     def _finish_without_amphorae(self, lb_id: str, generation: int | None) -> bool:
         """Mark converged (or DELETED when generation is None); False if it changed meanwhile."""

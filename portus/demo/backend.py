@@ -1,11 +1,13 @@
-"""A tiny HTTP backend for the demo and the tests: answers every GET with its name.
+"""A tiny backend for the demo and the tests: answers every GET with its name.
 
-Run as `python -m portus.demo.backend NAME PORT [BIND [CERT [CA]]]`: with CERT (a PEM
+Run as `python -m portus.demo.backend NAME PORT [BIND [udp | CERT [CA]]]`. With `udp`
+it answers every datagram on PORT instead, with the same text. With CERT (a PEM
 holding certificate and key) it serves HTTPS; with CA too, it requires a client
 certificate signed by that CA (what a re-encrypting pool with a client certificate
 talks to)."""
 from __future__ import annotations
 
+import socket
 import ssl
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,9 +37,22 @@ def make_handler(name: str) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def serve_udp(name: str, bind: str, port: int) -> None:
+    body = f"hello from {name}\n".encode()
+    with socket.socket(socket.AF_INET6 if ":" in bind else socket.AF_INET,
+                       socket.SOCK_DGRAM) as sock:
+        sock.bind((bind, port))
+        while True:
+            _, peer = sock.recvfrom(2048)
+            sock.sendto(body, peer)
+
+
 def main(argv: list[str]) -> int:
     name, port = argv[0], int(argv[1])
     bind = argv[2] if len(argv) > 2 else "0.0.0.0"
+    if argv[3:] == ["udp"]:
+        serve_udp(name, bind, port)
+        return 0
     server = ThreadingHTTPServer((bind, port), make_handler(name))
     server.daemon_threads = True
     if len(argv) > 3:

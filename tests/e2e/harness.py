@@ -90,15 +90,16 @@ def kill_and_wait(pids: list[int], sig: int = signal.SIGKILL, timeout: float = 5
 
 
 class Backend:
-    """A tiny HTTP server in its own namespace on the instance's VIP bridge."""
+    """A tiny HTTP (or UDP echo) server in its own namespace on the instance's VIP bridge."""
 
     def __init__(self, lab: "PortusLab", name: str, address: str, port: int = 8080,
-                 tls_args: tuple[str, ...] = ()) -> None:
+                 tls_args: tuple[str, ...] = (), udp: bool = False) -> None:
         self.lab = lab
         self.tls_args = tls_args  # (cert.pem [, client CA.pem]): serve HTTPS
         self.name = name
         self.address = address
         self.port = port
+        self.udp = udp
         self.namespace = f"{lab.prefix}be-{name}"
         self.host_ifname = f"{lab.ifprefix}b{name}"[:15]
         self.proc: subprocess.Popen[bytes] | None = None
@@ -112,11 +113,14 @@ class Backend:
         log = open(self.lab.root / f"backend-{self.name}.log", "ab")
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", self.namespace, sys.executable, "-m", "portus.demo.backend",
-             self.name, str(self.port), self.address, *self.tls_args],
+             self.name, str(self.port), self.address, *self.tls_args,
+             *(["udp"] if self.udp else [])],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
         wait_for(f"backend {self.name}", self._answers, 10)
 
     def _answers(self) -> bool:
+        if self.udp:
+            return self.lab.udp(self.address, self.port) is not None
         if not self.tls_args:
             return self.lab.get(self.address, self.port) is not None
         self.lab._check_target(self.address)
@@ -238,10 +242,22 @@ bridge = "{self.subnet.bridge}"
             return None
         return body.decode().strip()
 
+    def udp(self, address: str, port: int, timeout: float = 1.0) -> str | None:
+        """One datagram from a new socket (so a new flow) and its answer, or None."""
+        self._check_target(address)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(timeout)
+            try:
+                sock.sendto(b"ping\n", (address, port))
+                data, _ = sock.recvfrom(2048)
+            except OSError:
+                return None
+        return data.decode().strip()
+
     def backend(self, name: str, index: int, port: int = 8080,
-                tls_args: tuple[str, ...] = ()) -> Backend:
+                tls_args: tuple[str, ...] = (), udp: bool = False) -> Backend:
         address = str(self.subnet.network.broadcast_address - 1 - index)
-        backend = Backend(self, name, address, port, tls_args)
+        backend = Backend(self, name, address, port, tls_args, udp)
         self.backends.append(backend)
         backend.start()
         return backend

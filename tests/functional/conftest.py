@@ -307,9 +307,11 @@ class Api(TestClient):
             "members": [{"name": f"m{i + 1}", "address": f"192.0.2.{10 + i}",
                          "protocol_port": 8080} for i in range(members)]}
         if hm:
-            pool["healthmonitor"] = {"name": "hm", "type": "HTTP" if protocol == "HTTP" else "TCP",
+            hm_type = {"HTTP": "HTTP", "UDP": "UDP-CONNECT", "SCTP": "SCTP"}.get(protocol, "TCP")
+            pool["healthmonitor"] = {"name": "hm", "type": hm_type,
                                      "delay": 5, "timeout": 3, "max_retries": 2}
-        listener = {"name": "web", "protocol": "HTTP" if protocol == "HTTP" else "TCP",
+        listener_protocol = protocol if protocol in ("HTTP", "UDP", "SCTP") else "TCP"
+        listener = {"name": "web", "protocol": listener_protocol,
                     "protocol_port": 80, "default_pool": pool}
         lb = self.create_lb(name="lb", listeners=[listener])
         created = lb["pools"][0]

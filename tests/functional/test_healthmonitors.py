@@ -88,12 +88,21 @@ def test_create_tls_hello_has_no_http_fields(api: Api) -> None:
             shown["http_version"], shown["domain_name"]) == (None, None, None, None, None)
 
 
-@pytest.mark.parametrize("hm_type", ["PING", "UDP-CONNECT", "SCTP"])
-def test_unsupported_type_is_400_saying_so(api: Api, hm_type: str) -> None:
+def test_unsupported_type_is_400_saying_so(api: Api) -> None:
     ids = active_pool(api, protocol="TCP")
     before = dump(api.db)
-    response = post(api, pool_id=ids["pool"], type=hm_type, delay=1, timeout=1, max_retries=1)
-    assert_fault(response, 400, "type", hm_type, "not supported")
+    response = post(api, pool_id=ids["pool"], type="PING", delay=1, timeout=1, max_retries=1)
+    assert_fault(response, 400, "type", "PING", "not supported")
+    assert dump(api.db) == before
+
+
+@pytest.mark.parametrize("hm_type", ["UDP-CONNECT", "SCTP"])
+def test_udp_only_types_on_a_tcp_pool_are_400(api: Api, hm_type: str) -> None:
+    ids = active_pool(api, protocol="TCP")
+    before = dump(api.db)
+    response = post(api, pool_id=ids["pool"], type=hm_type, delay=5, timeout=1, max_retries=1)
+    assert_fault(response, 400, f"Validation failure: The {hm_type} type is only supported for "
+                                f"pools of type UDP/SCTP.")
     assert dump(api.db) == before
 
 

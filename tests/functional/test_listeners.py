@@ -196,7 +196,7 @@ def test_create_while_load_balancer_pending_is_409(api: Api) -> None:
 
 
 @pytest.mark.parametrize("fields, field", [
-    ({"protocol": "UDP"}, "protocol"),
+    ({"protocol": "udp"}, "protocol"),
     ({"protocol": "TERMINATED_HTTPS"}, "default_tls_container_ref"),
     ({"protocol": "http"}, "protocol"),
     ({"protocol": None}, "protocol"),

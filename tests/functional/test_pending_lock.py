@@ -166,6 +166,9 @@ class _Agents:
         if len(self.pushed) == 1:
             self.during_first_push()
 
+    def put_udp(self, amp_id: str, ip: str, doc: dict[str, Any], generation: int) -> None:
+        pass
+
 
 def test_worker_loops_until_every_change_is_applied(relaxed: Api) -> None:
     api = relaxed

@@ -184,8 +184,8 @@ def test_create_with_duplicate_members_writes_nothing(api: Api) -> None:
 
 
 @pytest.mark.parametrize("fields, field", [
-    ({"protocol": "UDP"}, "protocol"),
-    ({"protocol": "SCTP"}, "protocol"),
+    ({"protocol": "udp"}, "protocol"),
+    ({"protocol": "SCTP "}, "protocol"),
     ({"protocol": None}, "protocol"),
     ({"lb_algorithm": "RANDOM"}, "lb_algorithm"),
     ({"lb_algorithm": "round_robin"}, "lb_algorithm"),
@@ -196,7 +196,7 @@ def test_create_with_duplicate_members_writes_nothing(api: Api) -> None:
     ({"session_persistence": {"type": "APP_COOKIE", "cookie_name": "a b"}}, "cookie_name"),
     ({"session_persistence": {"type": "APP_COOKIE", "cookie_name": "a;b"}}, "cookie_name"),
     ({"session_persistence": {"type": "HTTP_COOKIE", "persistence_timeout": 5}},
-     "session_persistence"),
+     "persistence_timeout and persistence_granularity is only for UDP and SCTP"),
     ({"session_persistence": {"type": "STICKY"}}, "session_persistence.type"),
     ({"session_persistence": {"type": "SOURCE_IP", "x": 1}}, "session_persistence"),
     ({"session_persistence": "SOURCE_IP"}, "session_persistence"),

@@ -41,9 +41,13 @@ class _Amphorae:
 class _Agents:
     def __init__(self) -> None:
         self.configs: list[str] = []
+        self.udp: list[dict[str, Any]] = []
 
     def put_config(self, amp_id: str, ip: str, text: str, generation: int) -> None:
         self.configs.append(text)
+
+    def put_udp(self, amp_id: str, ip: str, doc: dict[str, Any], generation: int) -> None:
+        self.udp.append(doc)
 
 
 def reconciler(api: Api) -> tuple[Reconciler, _Amphorae, _Agents]:
@@ -100,3 +104,18 @@ def _global_maxconn(text: str) -> Any:
         if line.strip().startswith("maxconn"):
             return int(line.split()[1])
     return None
+
+
+def test_udp_listeners_go_to_nftables_and_tcp_ones_to_haproxy(api: Api) -> None:
+    rec, _, agents = reconciler(api)
+    pool = {"name": "dns", "protocol": "UDP", "lb_algorithm": "ROUND_ROBIN",
+            "members": [{"address": "192.0.2.10", "protocol_port": 53}]}
+    lb = api.create_lb(settle=False, listeners=[
+        {"protocol": "UDP", "protocol_port": 53, "default_pool": pool},
+        {"protocol": "TCP", "protocol_port": 53}])
+    rec.converge(lb["id"])
+    assert api.lb_status(lb["id"]) == "ACTIVE"
+    udp_id = next(li["id"] for li in lb["listeners"] if li["protocol"] == "UDP")
+    assert [li["id"] for li in agents.udp[-1]["listeners"]] == [udp_id]
+    assert agents.udp[-1]["listeners"][0]["pool"]["members"][0]["address"] == "192.0.2.10"
+    assert udp_id not in agents.configs[-1] and "bind" in agents.configs[-1]

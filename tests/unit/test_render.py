@@ -675,7 +675,6 @@ EVIL = "\n    server evil 1.2.3.4:80"
         lambda: lb(listener(default_pool=pool(health_monitor=tcp_hm(), members=(
             member("m1", monitor_port=65536),)))),
         lambda: lb(listener(port=0)),
-        lambda: lb(listener(protocol="UDP")),
         lambda: lb(listener(default_pool=pool(protocol="UDP"))),
         lambda: lb(listener(protocol="TCP", default_pool=pool(protocol="SCTP"))),
         lambda: lb(listener(protocol="TERMINATED_HTTPS")),
@@ -863,3 +862,10 @@ def test_haproxy_check_rejects_broken_config():
     result = _haproxy_check(cfg)
     assert result.returncode != 0
     assert "balance only supports" in result.stdout + result.stderr
+
+
+def test_udp_and_sctp_listeners_are_left_to_nftables():
+    text = render_haproxy(lb(listener(port=80), listener("l-udp", protocol="UDP", port=80,
+                                                         default_pool=pool(protocol="UDP")),
+                             listener("l-sctp", protocol="SCTP", port=90)), AMP)
+    assert "l-udp" not in text and "l-sctp" not in text and ":90" not in text

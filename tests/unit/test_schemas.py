@@ -93,16 +93,18 @@ def test_names_up_to_255(value: str) -> None:
 # --- enums ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("model, base, field, good, bad", [
-    (s.ListenerPOST, listener(), "protocol", ["HTTP", "HTTPS", "TCP", "TERMINATED_HTTPS"],
-     ["http", "https", "UDP", "SCTP", "terminated_https", "PROMETHEUS", ""]),
-    (s.PoolPOST, pool(), "protocol", ["HTTP", "HTTPS", "TCP", "PROXY", "PROXYV2"],
-     ["https", "UDP", "SCTP", "TERMINATED_HTTPS", "tcp"]),
+    (s.ListenerPOST, listener(), "protocol",
+     ["HTTP", "HTTPS", "TCP", "TERMINATED_HTTPS", "UDP", "SCTP"],
+     ["http", "https", "udp", "terminated_https", "PROMETHEUS", ""]),
+    (s.PoolPOST, pool(), "protocol", ["HTTP", "HTTPS", "TCP", "PROXY", "PROXYV2", "UDP", "SCTP"],
+     ["https", "udp", "sctp", "TERMINATED_HTTPS", "tcp"]),
     # SOURCE_IP_PORT passes the schema; the amphora provider refuses it (501).
     (s.PoolPOST, pool(), "lb_algorithm",
      ["ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP", "SOURCE_IP_PORT"],
      ["RANDOM", "round_robin"]),
-    (s.HealthMonitorPOST, monitor(), "type", ["HTTP", "HTTPS", "TCP", "TLS-HELLO"],
-     ["https", "PING", "tls-hello", "UDP-CONNECT", "SCTP", "tcp"]),
+    (s.HealthMonitorPOST, monitor(), "type",
+     ["HTTP", "HTTPS", "TCP", "TLS-HELLO", "UDP-CONNECT", "SCTP"],
+     ["https", "PING", "tls-hello", "udp-connect", "UDP_CONNECT", "tcp"]),
     (s.HealthMonitorPOST, monitor(), "http_method",
      ["GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "CONNECT", "PATCH"],
      ["get", "FETCH", ""]),
@@ -198,11 +200,19 @@ def test_cookie_name_invalid(name: str) -> None:
     {"type": "APP_COOKIE", "cookie_name": ""},
     {"type": "HTTP_COOKIE", "cookie_name": "sid"},
     {"type": "SOURCE_IP", "cookie_name": "sid"},
-    {"type": "SOURCE_IP", "persistence_timeout": 10},
-    {"type": "SOURCE_IP", "persistence_granularity": "255.255.255.0"},
+    {"type": "SOURCE_IP", "persistence_timeout": -1},
+    {"type": "SOURCE_IP", "persistence_timeout": "10"},
+    {"type": "SOURCE_IP", "persistence_granularity": "255.255.255.x"},
 ])
 def test_session_persistence_rules(data: dict[str, Any]) -> None:
     assert rejects(s.SessionPersistence, data)
+
+
+def test_session_persistence_udp_fields_pass_the_schema() -> None:
+    # Whether the pool's protocol takes them is builders.check_session_persistence's call.
+    sp = s.SessionPersistence.model_validate(
+        {"type": "SOURCE_IP", "persistence_timeout": 10, "persistence_granularity": "255.255.255.0"})
+    assert (sp.persistence_timeout, sp.persistence_granularity) == (10, "255.255.255.0")
 
 
 def test_session_persistence_messages() -> None:

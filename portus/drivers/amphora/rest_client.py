@@ -95,6 +95,14 @@ class AgentClient:
                 self._json(self._request(amphora_id, ip, "PUT", f"{API}/certificates/{name}",
                                          body=content,
                                          headers={"Content-Type": "application/x-pem-file"}))
+    def put_udp(self, amphora_id: str, ip: str, doc: dict[str, Any], generation: int) -> dict[str, Any]:
+        """The UDP/SCTP listeners (portus.amphora.render_nft.udp_config) for nftables."""
+        resp = self._request(
+            amphora_id, ip, "PUT", f"{API}/udp", body=json.dumps(doc).encode("utf-8"),
+            headers={"X-Portus-Generation": str(generation), "Content-Type": "application/json"},
+            timeout=self.apply_timeout,
+        )
+        return self._json(resp)
 
     def get_config(self, amphora_id: str, ip: str) -> tuple[str, int]:
         status, headers, body = self._request(amphora_id, ip, "GET", f"{API}/config")
