@@ -84,13 +84,23 @@ def listener(li: m.Listener) -> dict[str, Any]:
     return body
 
 
+_PERSISTENCE_KEYS = ("type", "cookie_name", "persistence_timeout", "persistence_granularity")
+
+
+def session_persistence(stored: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Octavia shows all four keys, null where unset."""
+    if not stored:
+        return None
+    return {key: stored.get(key) for key in _PERSISTENCE_KEYS}
+
+
 def pool(p: m.Pool, listener_ids: list[str], member_ids: list[str]) -> dict[str, Any]:
     body = _common(p)
     hm = p.health_monitor
     body.update({
         "protocol": p.protocol,
         "lb_algorithm": p.lb_algorithm,
-        "session_persistence": p.session_persistence,
+        "session_persistence": session_persistence(p.session_persistence),
         "loadbalancers": [{"id": p.load_balancer_id}],
         "listeners": [{"id": i} for i in listener_ids],
         "members": [{"id": i} for i in member_ids],

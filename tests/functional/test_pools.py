@@ -152,8 +152,10 @@ def test_create_while_pending_is_409(api: Api) -> None:
 def test_session_persistence(api: Api, persistence: dict[str, Any]) -> None:
     lb = api.create_lb()
     pool = api.create_pool(loadbalancer_id=lb["id"], session_persistence=persistence)
-    assert pool["session_persistence"] == persistence
-    assert api.show("pool", pool["id"])["session_persistence"] == persistence
+    full = {"type": None, "cookie_name": None, "persistence_timeout": None,
+            "persistence_granularity": None, **persistence}
+    assert pool["session_persistence"] == full
+    assert api.show("pool", pool["id"])["session_persistence"] == full
 
 
 def test_create_with_members_and_monitor(api: Api) -> None:
@@ -254,7 +256,9 @@ def test_update(api: Api) -> None:
     out = api.expect("PUT", f"{POOLS}/{pool['id']}", 200, body)["pool"]
     assert (out["name"], out["description"], out["admin_state_up"], out["lb_algorithm"]) == (
         "new", "d", False, "LEAST_CONNECTIONS")
-    assert out["session_persistence"] == {"type": "HTTP_COOKIE"}
+    assert out["session_persistence"] == {"type": "HTTP_COOKIE", "cookie_name": None,
+                                          "persistence_timeout": None,
+                                          "persistence_granularity": None}
     assert out["tags"] == ["a"]
     assert out["provisioning_status"] == "PENDING_UPDATE"
     assert api.show("listener", li["id"])["provisioning_status"] == "PENDING_UPDATE"

@@ -165,7 +165,7 @@ def test_source_ip_with_timeout_and_granularity(api: Api, protocol: str) -> None
     lb = api.create_lb()
     sp = {"type": "SOURCE_IP", "persistence_timeout": 60, "persistence_granularity": "255.255.255.0"}
     pool = api.create_pool(loadbalancer_id=lb["id"], protocol=protocol, session_persistence=sp)
-    assert pool["session_persistence"] == sp
+    assert pool["session_persistence"] == {"cookie_name": None, **sp}
     out = api.expect("PUT", f"{POOLS}/{pool['id']}", 200, {"pool": {"session_persistence": {
         "type": "SOURCE_IP", "persistence_timeout": 30}}})["pool"]
     assert out["session_persistence"]["persistence_timeout"] == 30
