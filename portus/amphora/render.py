@@ -27,6 +27,12 @@ Semantics worth knowing:
   rejects ``inter 0`` and timers above 2^31-1 ms).
 * Cookie-based persistence (HTTP_COOKIE, APP_COOKIE) needs an HTTP-mode
   backend; on a TCP-mode backend it is not rendered (haproxy ignores it anyway).
+* A PING health monitor is an haproxy external check: the agent's ``ping-check``
+  script pings the target named on the backend's ``# ping-target`` line (the
+  member, or its monitor_address) with the monitor's timeout. haproxy hands
+  external checks the server address only, so the target travels this way.
+* A PROMETHEUS listener serves haproxy's built-in Prometheus exporter at
+  ``/metrics`` and answers 404 to anything else; it has no backend.
 """
 from __future__ import annotations
 
@@ -47,7 +53,7 @@ from portus.amphora.spec import (
     MemberSpec,
     PoolSpec,
 )
-from portus.amphora import render_l7  # noqa: E402 (it uses this module's checks at call time)
+from portus.amphora import PING_CHECK, render_l7  # noqa: E402 (it uses this module's checks at call time)
 from portus.common import constants
 
 TEMPLATE_NAME = "haproxy.cfg.j2"
@@ -85,7 +91,10 @@ _COMPATIBLE_POOLS = {
     "HTTP": ("HTTP", "PROXY", "PROXYV2"),
     "HTTPS": ("HTTPS", "PROXY", "PROXYV2", "TCP"),
     "TCP": ("HTTP", "HTTPS", "TCP", "PROXY", "PROXYV2"),
+    "PROMETHEUS": (),
 }
+# Where the PING check script finds ping (and the shell tools it uses).
+PING_CHECK_PATH = "/usr/bin:/bin"
 
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}")
 # RFC 3986 path + query characters, minus "#" (comment), "'" / '"' (haproxy
@@ -243,6 +252,7 @@ class _Check:
     http_version: str = ""  # "" or "HTTP/1.1"
     host: str = ""
     rstatus: str = ""
+    ping: bool = False  # an external check running the agent's ping script
 
 
 @dataclass(frozen=True)
@@ -257,6 +267,7 @@ class _Server:
     send_proxy: str  # "", "send-proxy" or "send-proxy-v2"
     backup: bool
     disabled: bool
+    ping_target: str = ""  # PING: the address to ping (monitor_address or the member)
 
 
 @dataclass(frozen=True)
@@ -288,6 +299,7 @@ class _Frontend:
     l7_rules: tuple[str, ...] = ()  # acl + http-request lines (render_l7)
     l7_backends: tuple[str, ...] = ()  # use_backend lines, before default_backend
     no_pool_condition: str = ""  # lets L7-routed requests past the "no default pool" deny
+    prometheus: bool = False  # serves haproxy's Prometheus exporter instead of a pool
 
 
 # --------------------------------------------------------------------------
@@ -305,7 +317,8 @@ def _check_view(hm: HealthMonitorSpec) -> _Check:
     # HTTPS and TLS-HELLO checks run over TLS; the member's certificate is not verified.
     ssl = hm_type in ("HTTPS", "TLS-HELLO")
     if hm_type not in constants.HTTP_HM_TYPES:
-        return _Check(inter=inter, fall=fall, rise=rise, timeout=timeout, http=False, ssl=ssl)
+        return _Check(inter=inter, fall=fall, rise=rise, timeout=timeout, http=False, ssl=ssl,
+                      ping=hm_type == "PING")
     method = hm.http_method or "GET"
     if method not in constants.HTTP_METHODS:
         raise RenderError(f"unsupported http_method {method!r}")
@@ -340,7 +353,12 @@ def _server_view(member: MemberSpec, check: _Check | None, cookie: bool, send_pr
     name = check_identifier(member.id, "member id")
     check_addr = ""
     check_port = None
-    if check is not None:
+    ping_target = ""
+    if check is not None and check.ping:
+        # haproxy ignores addr/port for external checks; ping has no port.
+        ping_target = check_ip(member.monitor_address or member.address,
+                               "monitor_address").compressed
+    elif check is not None:
         if member.monitor_address is not None:
             check_addr = format_address(member.monitor_address, what="monitor_address")
         if member.monitor_port is not None:
@@ -358,6 +376,7 @@ def _server_view(member: MemberSpec, check: _Check | None, cookie: bool, send_pr
         send_proxy=send_proxy,
         backup=bool(member.backup),
         disabled=not member.enabled,
+        ping_target=ping_target,
     )
 
 
@@ -409,12 +428,15 @@ def _listener_view(
     name = check_identifier(listener.id, "listener id")
     if listener.protocol not in _COMPATIBLE_POOLS:
         raise RenderError(f"unsupported listener protocol {listener.protocol!r}")
-    mode = "http" if listener.protocol == "HTTP" else "tcp"
+    prometheus = listener.protocol == "PROMETHEUS"
+    mode = "http" if listener.protocol in ("HTTP", "PROMETHEUS") else "tcp"
     inspect = check_int(listener.timeout_tcp_inspect, "timeout_tcp_inspect", 0)
     headers = listener.insert_headers or {}
     if not isinstance(headers, dict):
         raise RenderError(f"invalid insert_headers {headers!r}")
-    http = mode == "http"
+    if prometheus and (listener.default_pool is not None or listener.l7policies):
+        raise RenderError(f"PROMETHEUS listener {listener.id} cannot have pools or L7 policies")
+    http = mode == "http" and not prometheus
 
     backend = _pool_backend(listener, listener.default_pool, mode)
     # Enabled redirect pools of L7 policies get a backend of their own (once).
@@ -442,6 +464,7 @@ def _listener_view(
         l7_rules=l7.rules,
         l7_backends=l7.backends,
         no_pool_condition=render_l7.no_pool_condition(l7),
+        prometheus=prometheus,
     )
     return frontend, list(backends.values())
 
@@ -456,10 +479,14 @@ def _pool_backend(listener: ListenerSpec, pool: PoolSpec | None, mode: str) -> _
     return _backend_view(listener, pool, pool_mode)
 
 
-def _socket_path(base_dir: Any) -> str:
+def _base_dir(base_dir: Any) -> str:
     if not isinstance(base_dir, str) or not _PATH_RE.fullmatch(base_dir):
         raise RenderError(f"unsafe amphora base_dir {base_dir!r}")
-    path = base_dir.rstrip("/") + "/haproxy.sock"
+    return base_dir.rstrip("/")
+
+
+def _socket_path(base_dir: str) -> str:
+    path = base_dir + "/haproxy.sock"
     if len(path) > MAX_SOCKET_PATH:
         raise RenderError(f"stats socket path {path!r} longer than {MAX_SOCKET_PATH} characters")
     return path
@@ -489,7 +516,8 @@ def render_haproxy(lb: LoadBalancerSpec, amp: AmphoraRuntime) -> str:
     check_identifier(amp.amphora_id, "amphora id")
     generation = check_int(lb.generation, "generation", 0)
     maxconn = check_int(amp.maxconn, "amphora maxconn", 1, MAX_GLOBAL_MAXCONN)
-    socket = _socket_path(amp.base_dir)
+    base_dir = _base_dir(amp.base_dir)
+    socket = _socket_path(base_dir)
     vip = format_address(lb.vip_address, what="vip_address")
     extra_vips = tuple(format_address(a, what="additional vip") for a in lb.additional_vips)
 
@@ -515,6 +543,9 @@ def render_haproxy(lb: LoadBalancerSpec, amp: AmphoraRuntime) -> str:
         generation=generation,
         maxconn=maxconn,
         stats_socket=socket,
+        external_checks=any(b.check is not None and b.check.ping for b in backends),
+        ping_command=f"{base_dir}/{PING_CHECK}",
+        ping_path=PING_CHECK_PATH,
         defaults={
             "timeout_connect": DEFAULT_TIMEOUT_CONNECT_MS,
             "timeout_client": DEFAULT_TIMEOUT_CLIENT_MS,

@@ -30,10 +30,10 @@ AMP_ERROR = "ERROR"
 ROLE_STANDALONE = "STANDALONE"
 TOPOLOGY_SINGLE = "SINGLE"
 
-LISTENER_PROTOCOLS = ("HTTP", "HTTPS", "TCP")
+LISTENER_PROTOCOLS = ("HTTP", "HTTPS", "TCP", "PROMETHEUS")
 POOL_PROTOCOLS = ("HTTP", "HTTPS", "TCP", "PROXY", "PROXYV2")
 LB_ALGORITHMS = ("ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP")
-HM_TYPES = ("HTTP", "HTTPS", "TCP", "TLS-HELLO")
+HM_TYPES = ("HTTP", "HTTPS", "TCP", "TLS-HELLO", "PING")
 # Health monitor types that send an HTTP request (and take the http_* fields).
 HTTP_HM_TYPES = ("HTTP", "HTTPS")
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "CONNECT", "PATCH")
@@ -44,6 +44,7 @@ LISTENER_POOL_PROTOCOLS = {
     "TCP": ("HTTP", "HTTPS", "PROXY", "PROXYV2", "TCP"),
     "HTTP": ("HTTP", "PROXY", "PROXYV2"),
     "HTTPS": ("HTTPS", "PROXY", "PROXYV2", "TCP"),
+    "PROMETHEUS": (),  # serves haproxy's own metrics: no pools, no L7 policies
 }
 
 # Listeners sharing a port conflict when they share this transport family.
