@@ -22,6 +22,8 @@ def listener_pool_compatible(listener_protocol: str, pool_protocol: str) -> bool
 
 
 def check_listener_pool(listener_protocol: str, pool_protocol: str) -> None:
+    if listener_protocol == "PROMETHEUS":  # serves haproxy's metrics, never a pool
+        raise errors.ListenerNoChildren(listener_protocol)
     if not listener_pool_compatible(listener_protocol, pool_protocol):
         raise errors.BadRequest(
             f"The pool protocol '{pool_protocol}' is invalid while the listener protocol is "
@@ -73,7 +75,10 @@ def _named(body: Any, project_id: str) -> dict[str, Any]:
     }
 
 
-def new_health_monitor(body: s.HealthMonitorSingle, pool: m.Pool, project_id: str) -> m.HealthMonitor:
+def new_health_monitor(cfg: Config, body: s.HealthMonitorSingle, pool: m.Pool,
+                       project_id: str) -> m.HealthMonitor:
+    if body.type == "PING" and not cfg.api.allow_ping_health_monitors:
+        raise errors.DisabledOption("type", body.type)
     check_health_monitor(body, body.type)
     is_http = body.type in C.HTTP_HM_TYPES
     hm = m.HealthMonitor(
@@ -117,7 +122,7 @@ def new_pool(cfg: Config, session: Session, body: s.PoolSingle, lb: m.LoadBalanc
     pool.load_balancer = lb
     session.add(pool)
     if body.healthmonitor is not None:
-        session.add(new_health_monitor(body.healthmonitor, pool, project_id))
+        session.add(new_health_monitor(cfg, body.healthmonitor, pool, project_id))
     seen: set[tuple[str, int]] = set()
     for member_body in body.members or []:
         key = (member_body.address, member_body.protocol_port)
@@ -146,6 +151,8 @@ def check_listener_port_free(session: Session, lb_id: str, protocol: str, port: 
 
 def new_listener(cfg: Config, session: Session, body: s._ListenerFields, lb: m.LoadBalancer,
                  project_id: str) -> m.Listener:
+    if body.protocol == "PROMETHEUS" and not cfg.api.allow_prometheus_listeners:
+        raise errors.DisabledOption("protocol", body.protocol)
     if body.insert_headers and body.protocol != "HTTP":
         raise errors.InvalidField("insert_headers", body.insert_headers,
                                   "insert_headers are only allowed on HTTP listeners.")

@@ -33,6 +33,18 @@ class InvalidField(BadRequest):
             f"Invalid input for field/attribute {field}. Value: '{_short(value)}'. {reason}")
 
 
+class DisabledOption(BadRequest):
+    """An option the operator switched off ([api] allow_*)."""
+
+    def __init__(self, option: str, value: str) -> None:
+        super().__init__(f"The selected {option} is not allowed in this deployment: {value}")
+
+
+class ListenerNoChildren(BadRequest):
+    def __init__(self, protocol: str) -> None:
+        super().__init__(f"Protocol {protocol} listeners cannot have child objects.")
+
+
 class Forbidden(APIError):
     code = 403
 

@@ -58,7 +58,7 @@ def create_healthmonitor(body: s.HealthMonitorCreate, svc: Services = Depends(se
         project_id = project_for_create(who, req.project_id or pool.project_id, req.tenant_id)
         authorize_create(who, "healthmonitor:post", pool.project_id, project_id)
         status.lock_pool_child(session, pool)
-        hm = builders.new_health_monitor(req, pool, project_id)
+        hm = builders.new_health_monitor(svc.cfg, req, pool, project_id)
         session.add(hm)
         quota.enforce(session, svc.cfg, project_id, [m.HealthMonitor])
         session.flush()

@@ -102,11 +102,11 @@ Port = Annotated[StrictInt, Field(ge=C.MIN_PORT, le=C.MAX_PORT)]
 Timeout = Annotated[StrictInt, Field(ge=0, le=C.MAX_TIMEOUT)]
 Tags = Annotated[list[Annotated[Text, Field(max_length=255)]], AfterValidator(_tags)]
 Retries = Annotated[StrictInt, Field(ge=C.MIN_HM_RETRIES, le=C.MAX_HM_RETRIES)]
-ListenerProtocol = Literal["HTTP", "HTTPS", "TCP"]
+ListenerProtocol = Literal["HTTP", "HTTPS", "TCP", "PROMETHEUS"]
 PoolProtocol = Literal["HTTP", "HTTPS", "TCP", "PROXY", "PROXYV2"]
 # SOURCE_IP_PORT passes the schema; the provider decides (the amphora provider: 501).
 Algorithm = Literal["ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP", "SOURCE_IP_PORT"]
-HMType = Literal["HTTP", "HTTPS", "TCP", "TLS-HELLO"]
+HMType = Literal["HTTP", "HTTPS", "TCP", "TLS-HELLO", "PING"]
 # mypy refuses float literals; the validator checks the values.
 HTTPVersion = Annotated[StrictFloat, AfterValidator(_http_version)]
 HTTPMethod = Literal["GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "CONNECT", "PATCH"]

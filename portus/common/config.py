@@ -50,6 +50,9 @@ class ApiConfig:
     strict_pending_lock: bool = False
     max_request_body_size: int = 1048576  # bytes; larger bodies get 413
     cors_allowed_origins: list[str] = field(default_factory=list)  # empty: CORS off
+    # Octavia's [api_settings] switches: false refuses new objects of that kind (400).
+    allow_ping_health_monitors: bool = True
+    allow_prometheus_listeners: bool = True
 
 
 @dataclass

@@ -93,16 +93,16 @@ def test_names_up_to_255(value: str) -> None:
 # --- enums ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("model, base, field, good, bad", [
-    (s.ListenerPOST, listener(), "protocol", ["HTTP", "HTTPS", "TCP"],
-     ["http", "https", "UDP", "SCTP", "TERMINATED_HTTPS", "PROMETHEUS", ""]),
+    (s.ListenerPOST, listener(), "protocol", ["HTTP", "HTTPS", "TCP", "PROMETHEUS"],
+     ["http", "https", "UDP", "SCTP", "TERMINATED_HTTPS", "prometheus", ""]),
     (s.PoolPOST, pool(), "protocol", ["HTTP", "HTTPS", "TCP", "PROXY", "PROXYV2"],
      ["https", "UDP", "SCTP", "TERMINATED_HTTPS", "tcp"]),
     # SOURCE_IP_PORT passes the schema; the amphora provider refuses it (501).
     (s.PoolPOST, pool(), "lb_algorithm",
      ["ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP", "SOURCE_IP_PORT"],
      ["RANDOM", "round_robin"]),
-    (s.HealthMonitorPOST, monitor(), "type", ["HTTP", "HTTPS", "TCP", "TLS-HELLO"],
-     ["https", "PING", "tls-hello", "UDP-CONNECT", "SCTP", "tcp"]),
+    (s.HealthMonitorPOST, monitor(), "type", ["HTTP", "HTTPS", "TCP", "TLS-HELLO", "PING"],
+     ["https", "ping", "tls-hello", "UDP-CONNECT", "SCTP", "tcp"]),
     (s.HealthMonitorPOST, monitor(), "http_method",
      ["GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "CONNECT", "PATCH"],
      ["get", "FETCH", ""]),
