@@ -215,6 +215,11 @@ def test_live_ping_check_and_metrics(base_dir: str) -> None:
         assert response.getheader("Content-Type", "").startswith("text/plain")
         assert 'haproxy_frontend_current_sessions{proxy="l1"} 0' in body
         assert 'haproxy_backend_agg_server_status{proxy="p1:l1",state="UP"} 2' in body
+        conn.request("GET", "/metrics?scope=frontend")  # the exporter's own parameters
+        response = conn.getresponse()
+        scoped = response.read().decode()
+        assert response.status == 200 and "haproxy_frontend_" in scoped
+        assert "haproxy_backend_" not in scoped and "haproxy_server_" not in scoped
         for other in ("/", "/metrics/x", "/stats"):
             conn.request("GET", other)
             response = conn.getresponse()
