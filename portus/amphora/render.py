@@ -356,8 +356,10 @@ def _server_view(member: MemberSpec, check: _Check | None, cookie: bool, send_pr
     ping_target = ""
     if check is not None and check.ping:
         # haproxy ignores addr/port for external checks; ping has no port.
-        ping_target = check_ip(member.monitor_address or member.address,
-                               "monitor_address").compressed
+        if member.monitor_address is not None:
+            ping_target = check_ip(member.monitor_address, "monitor_address").compressed
+        else:
+            ping_target = check_ip(member.address, "member address").compressed
     elif check is not None:
         if member.monitor_address is not None:
             check_addr = format_address(member.monitor_address, what="monitor_address")

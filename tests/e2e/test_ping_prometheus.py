@@ -35,9 +35,12 @@ def test_ping_monitor_marks_answering_members_online(
         name="ping", project_id=PROJECT, vip_subnet_id=lab.subnet.id,
         listeners=[{"name": "tcp", "protocol": "TCP", "protocol_port": 80, "default_pool": {
             "name": "web", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
-            "members": members, "healthmonitor": PING_MONITOR}}])
+            "members": members}}])
     wait_active(sdk, lb.id)
     pool = next(sdk.load_balancer.pools(loadbalancer_id=lb.id))
+    # Added to a running amphora: the reload turns external checks on.
+    sdk.load_balancer.create_health_monitor(pool_id=pool.id, **PING_MONITOR)
+    wait_active(sdk, lb.id)
     expected = {"a": "ONLINE", "b": "ONLINE", "ghost": "ERROR", "watched": "ONLINE"}
     wait_for(f"members {expected}", lambda: _member_states(sdk, pool.id) == expected, 30)
     assert sdk.load_balancer.get_pool(pool.id).operating_status == "DEGRADED"
