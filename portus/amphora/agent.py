@@ -13,8 +13,9 @@ avoided.
 
 Files in base_dir: haproxy.cfg (applied config), haproxy.cfg.new (candidate
 being validated), generation, haproxy.pid (master PID), master.sock (master
-CLI), haproxy.sock (stats socket, declared by the rendered config) and
-haproxy.log (the haproxy master's stderr).
+CLI), haproxy.sock (stats socket, declared by the rendered config),
+haproxy.log (the haproxy master's stderr) and ping-check (the PING health
+monitor's external check script, installed at start from the package).
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ import threading
 import time
 
 from portus.amphora import udp
+from portus.amphora import PING_CHECK
 from portus.common import heartbeat
 
 TYPE_CHECKING = False  # see portus.common.heartbeat: keeps `typing` unloaded
@@ -407,6 +409,14 @@ def read_text(path: str) -> str | None:
             return f.read()
     except FileNotFoundError:
         return None
+
+
+def install_ping_check(base_dir: str) -> None:
+    """Put the PING check script where rendered configs name it (a fresh copy at
+    every start, so an upgraded package brings its script along)."""
+    source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ping_check.sh")
+    with open(source, "rb") as f:
+        write_atomic(os.path.join(base_dir, PING_CHECK), f.read(), mode=0o700)
 
 
 class Agent:
@@ -806,6 +816,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         conf = load_config(args[1])
         os.makedirs(conf["base_dir"], mode=0o700, exist_ok=True)
+        install_ping_check(conf["base_dir"])
         hap = Haproxy(conf.get("haproxy_bin") or "haproxy", conf["base_dir"])
         agent = Agent(conf["amphora_id"], conf["base_dir"], hap, conf.get("certs_dir") or "")
         ctx = tls_context(conf["cert"], conf["key"], conf["ca"])

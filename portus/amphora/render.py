@@ -28,6 +28,12 @@ Semantics worth knowing:
   rejects ``inter 0`` and timers above 2^31-1 ms).
 * Cookie-based persistence (HTTP_COOKIE, APP_COOKIE) needs an HTTP-mode
   backend; on a TCP-mode backend it is not rendered (haproxy ignores it anyway).
+* A PING health monitor is an haproxy external check: the agent's ``ping-check``
+  script pings the target named on the backend's ``# ping-target`` line (the
+  member, or its monitor_address) with the monitor's timeout. haproxy hands
+  external checks the server address only, so the target travels this way.
+* A PROMETHEUS listener serves haproxy's built-in Prometheus exporter at
+  ``/metrics`` and answers 404 to anything else; it has no backend.
 """
 from __future__ import annotations
 
@@ -48,7 +54,7 @@ from portus.amphora.spec import (
     MemberSpec,
     PoolSpec,
 )
-from portus.amphora import render_l7  # noqa: E402 (it uses this module's checks at call time)
+from portus.amphora import PING_CHECK, render_l7  # noqa: E402 (it uses this module's checks at call time)
 from portus.amphora import render_tls  # noqa: E402 (likewise)
 from portus.common import constants
 
@@ -88,10 +94,13 @@ _COMPATIBLE_POOLS = {
     "HTTPS": ("HTTPS", "PROXY", "PROXYV2", "TCP"),
     "TCP": ("HTTP", "HTTPS", "TCP", "PROXY", "PROXYV2"),
     "TERMINATED_HTTPS": ("HTTP", "PROXY", "PROXYV2"),
+    "PROMETHEUS": (),
 }
+# Where the PING check script finds ping (and the shell tools it uses).
+PING_CHECK_PATH = "/usr/bin:/bin"
 
 # Health monitor types HAProxy runs (UDP-CONNECT and SCTP belong to the nftables data plane).
-_HAPROXY_HM_TYPES = ("HTTP", "HTTPS", "TCP", "TLS-HELLO")
+_HAPROXY_HM_TYPES = ("HTTP", "HTTPS", "TCP", "TLS-HELLO", "PING")
 
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}")
 # RFC 3986 path + query characters, minus "#" (comment), "'" / '"' (haproxy
@@ -249,6 +258,7 @@ class _Check:
     http_version: str = ""  # "" or "HTTP/1.1"
     host: str = ""
     rstatus: str = ""
+    ping: bool = False  # an external check running the agent's ping script
 
 
 @dataclass(frozen=True)
@@ -264,6 +274,7 @@ class _Server:
     backup: bool
     disabled: bool
     ssl: str = ""  # re-encryption options ("ssl verify ..."), or ""
+    ping_target: str = ""  # PING: the address to ping (monitor_address or the member)
 
 
 @dataclass(frozen=True)
@@ -299,6 +310,7 @@ class _Frontend:
     allowed_src: str = ""  # space-separated CIDRs; "" admits every source
     ssl_headers: tuple[tuple[str, str], ...] = ()  # (header, sample) pairs
     hsts: str = ""  # Strict-Transport-Security value, or ""
+    prometheus: bool = False  # serves haproxy's Prometheus exporter instead of a pool
 
 
 # --------------------------------------------------------------------------
@@ -316,7 +328,8 @@ def _check_view(hm: HealthMonitorSpec) -> _Check:
     # HTTPS and TLS-HELLO checks run over TLS; the member's certificate is not verified.
     ssl = hm_type in ("HTTPS", "TLS-HELLO")
     if hm_type not in constants.HTTP_HM_TYPES:
-        return _Check(inter=inter, fall=fall, rise=rise, timeout=timeout, http=False, ssl=ssl)
+        return _Check(inter=inter, fall=fall, rise=rise, timeout=timeout, http=False, ssl=ssl,
+                      ping=hm_type == "PING")
     method = hm.http_method or "GET"
     if method not in constants.HTTP_METHODS:
         raise RenderError(f"unsupported http_method {method!r}")
@@ -352,7 +365,14 @@ def _server_view(member: MemberSpec, check: _Check | None, cookie: bool, send_pr
     name = check_identifier(member.id, "member id")
     check_addr = ""
     check_port = None
-    if check is not None:
+    ping_target = ""
+    if check is not None and check.ping:
+        # haproxy ignores addr/port for external checks; ping has no port.
+        if member.monitor_address is not None:
+            ping_target = check_ip(member.monitor_address, "monitor_address").compressed
+        else:
+            ping_target = check_ip(member.address, "member address").compressed
+    elif check is not None:
         if member.monitor_address is not None:
             check_addr = format_address(member.monitor_address, what="monitor_address")
         if member.monitor_port is not None:
@@ -371,6 +391,7 @@ def _server_view(member: MemberSpec, check: _Check | None, cookie: bool, send_pr
         backup=bool(member.backup),
         disabled=not member.enabled,
         ssl=ssl,
+        ping_target=ping_target,
     )
 
 
@@ -428,11 +449,13 @@ def _listener_view(
     name = check_identifier(listener.id, "listener id")
     if listener.protocol not in _COMPATIBLE_POOLS:
         raise RenderError(f"unsupported listener protocol {listener.protocol!r}")
-    mode = "http" if listener.protocol in constants.HTTP_LISTENERS else "tcp"
+    prometheus = listener.protocol == "PROMETHEUS"
+    mode = "http" if listener.protocol in constants.HTTP_LISTENERS or prometheus else "tcp"
     terminated = listener.protocol == "TERMINATED_HTTPS"
     if terminated and listener.tls is None:
         raise RenderError(f"TERMINATED_HTTPS listener {listener.id} has no TLS settings")
-    tls = listener.tls if terminated else None
+    # A PROMETHEUS listener serves its metrics over TLS when it has certificates.
+    tls = listener.tls if terminated or prometheus else None
     bind_options = ""
     if tls is not None:
         bind_options = " " + render_tls.bind_options(tls, render_tls.check_certs_dir(certs_dir))
@@ -440,7 +463,9 @@ def _listener_view(
     headers = listener.insert_headers or {}
     if not isinstance(headers, dict):
         raise RenderError(f"invalid insert_headers {headers!r}")
-    http = mode == "http"
+    if prometheus and (listener.default_pool is not None or listener.l7policies):
+        raise RenderError(f"PROMETHEUS listener {listener.id} cannot have pools or L7 policies")
+    http = mode == "http" and not prometheus
 
     backend = _pool_backend(listener, listener.default_pool, mode, certs_dir)
     # Enabled redirect pools of L7 policies get a backend of their own (once).
@@ -473,6 +498,7 @@ def _listener_view(
         allowed_src=render_tls.allowed_src(listener.allowed_cidrs),
         ssl_headers=render_tls.ssl_headers(headers) if terminated else (),
         hsts=render_tls.hsts(tls) if tls is not None else "",
+        prometheus=prometheus,
     )
     return frontend, list(backends.values())
 
@@ -488,10 +514,14 @@ def _pool_backend(listener: ListenerSpec, pool: PoolSpec | None, mode: str,
     return _backend_view(listener, pool, pool_mode, certs_dir)
 
 
-def _socket_path(base_dir: Any) -> str:
+def _base_dir(base_dir: Any) -> str:
     if not isinstance(base_dir, str) or not _PATH_RE.fullmatch(base_dir):
         raise RenderError(f"unsafe amphora base_dir {base_dir!r}")
-    path = base_dir.rstrip("/") + "/haproxy.sock"
+    return base_dir.rstrip("/")
+
+
+def _socket_path(base_dir: str) -> str:
+    path = base_dir + "/haproxy.sock"
     if len(path) > MAX_SOCKET_PATH:
         raise RenderError(f"stats socket path {path!r} longer than {MAX_SOCKET_PATH} characters")
     return path
@@ -521,7 +551,8 @@ def render_haproxy(lb: LoadBalancerSpec, amp: AmphoraRuntime) -> str:
     check_identifier(amp.amphora_id, "amphora id")
     generation = check_int(lb.generation, "generation", 0)
     maxconn = check_int(amp.maxconn, "amphora maxconn", 1, MAX_GLOBAL_MAXCONN)
-    socket = _socket_path(amp.base_dir)
+    base_dir = _base_dir(amp.base_dir)
+    socket = _socket_path(base_dir)
     vip = format_address(lb.vip_address, what="vip_address")
     extra_vips = tuple(format_address(a, what="additional vip") for a in lb.additional_vips)
 
@@ -548,6 +579,9 @@ def render_haproxy(lb: LoadBalancerSpec, amp: AmphoraRuntime) -> str:
         generation=generation,
         maxconn=maxconn,
         stats_socket=socket,
+        external_checks=any(b.check is not None and b.check.ping for b in backends),
+        ping_command=f"{base_dir}/{PING_CHECK}",
+        ping_path=PING_CHECK_PATH,
         defaults={
             "timeout_connect": DEFAULT_TIMEOUT_CONNECT_MS,
             "timeout_client": DEFAULT_TIMEOUT_CLIENT_MS,

@@ -24,6 +24,8 @@ def listener_pool_compatible(listener_protocol: str, pool_protocol: str) -> bool
 
 
 def check_listener_pool(listener_protocol: str, pool_protocol: str) -> None:
+    if listener_protocol == "PROMETHEUS":  # serves haproxy's metrics, never a pool
+        raise errors.ListenerNoChildren(listener_protocol)
     if not listener_pool_compatible(listener_protocol, pool_protocol):
         raise errors.BadRequest(
             f"The pool protocol '{pool_protocol}' is invalid while the listener protocol is "
@@ -138,6 +140,8 @@ def _named(body: Any, project_id: str) -> dict[str, Any]:
 def new_health_monitor(cfg: Config, body: s.HealthMonitorSingle, pool: m.Pool,
                        project_id: str) -> m.HealthMonitor:
     check_pool_health_monitor(cfg, pool.protocol, body.type, body.delay)
+    if body.type == "PING" and not cfg.api.allow_ping_health_monitors:
+        raise errors.DisabledOption("type", body.type)
     check_health_monitor(body, body.type)
     is_http = body.type in C.HTTP_HM_TYPES
     hm = m.HealthMonitor(
@@ -223,6 +227,8 @@ POOL_TLS_FIELDS = ("tls_container_ref", "ca_tls_container_ref", "crl_container_r
 
 def new_listener(cfg: Config, session: Session, body: s._ListenerFields, lb: m.LoadBalancer,
                  project_id: str, certs: CertificateStore, path: str = "") -> m.Listener:
+    if body.protocol == "PROMETHEUS" and not cfg.api.allow_prometheus_listeners:
+        raise errors.DisabledOption("protocol", body.protocol)
     amp = cfg.amphora
     listener = m.Listener(
         **_named(body, project_id), protocol=body.protocol, protocol_port=body.protocol_port,

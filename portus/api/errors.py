@@ -38,6 +38,16 @@ class ValidationFailure(BadRequest):
 
     def __init__(self, detail: str) -> None:
         super().__init__(f"Validation failure: {detail}")
+class DisabledOption(BadRequest):
+    """An option the operator switched off ([api] allow_*)."""
+
+    def __init__(self, option: str, value: str) -> None:
+        super().__init__(f"The selected {option} is not allowed in this deployment: {value}")
+
+
+class ListenerNoChildren(BadRequest):
+    def __init__(self, protocol: str) -> None:
+        super().__init__(f"Protocol {protocol} listeners cannot have child objects.")
 
 
 class Forbidden(APIError):

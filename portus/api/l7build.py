@@ -19,8 +19,7 @@ from portus.db import models as m
 
 def check_listener(listener: m.Listener) -> None:
     if listener.protocol == "PROMETHEUS":
-        raise errors.BadRequest(f"Listener {listener.id} is a PROMETHEUS listener and cannot "
-                                f"have L7 policies.")
+        raise errors.ListenerNoChildren(listener.protocol)
     if listener.protocol not in L7_LISTENER_PROTOCOLS:
         # Octavia's amphora provider refuses this (ProviderUnsupportedOptionError).
         raise errors.APIError(

@@ -130,11 +130,12 @@ def _cidrs(value: list[str]) -> list[str]:
 
 
 CIDRs = Annotated[list[StrictStr], AfterValidator(_cidrs)]
-ListenerProtocol = Literal["HTTP", "HTTPS", "TCP", "TERMINATED_HTTPS", "UDP", "SCTP"]
+ListenerProtocol = Literal["HTTP", "HTTPS", "TCP", "TERMINATED_HTTPS", "UDP", "SCTP",
+                           "PROMETHEUS"]
 PoolProtocol = Literal["HTTP", "HTTPS", "TCP", "PROXY", "PROXYV2", "UDP", "SCTP"]
 # SOURCE_IP_PORT passes the schema; the provider decides (the amphora provider: 501).
 Algorithm = Literal["ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP", "SOURCE_IP_PORT"]
-HMType = Literal["HTTP", "HTTPS", "TCP", "TLS-HELLO", "UDP-CONNECT", "SCTP"]
+HMType = Literal["HTTP", "HTTPS", "TCP", "TLS-HELLO", "PING", "UDP-CONNECT", "SCTP"]
 # mypy refuses float literals; the validator checks the values.
 HTTPVersion = Annotated[StrictFloat, AfterValidator(_http_version)]
 HTTPMethod = Literal["GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "CONNECT", "PATCH"]

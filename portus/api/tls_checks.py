@@ -24,9 +24,16 @@ _TERMINATION_ONLY = ("default_tls_container_ref", "client_ca_tls_container_ref",
                      "hsts_max_age")
 
 
+def terminates_tls(listener: m.Listener) -> bool:
+    """TERMINATED_HTTPS always; PROMETHEUS when it is given a certificate (Octavia)."""
+    return listener.protocol == "TERMINATED_HTTPS" or (
+        listener.protocol == "PROMETHEUS"
+        and bool(listener.default_tls_container_ref or listener.sni_container_refs))
+
+
 def listener_defaults(cfg: Config, listener: m.Listener) -> None:
-    """Fill the TLS defaults of a TERMINATED_HTTPS listener (and reset them on a PUT null)."""
-    if listener.protocol != "TERMINATED_HTTPS":
+    """Fill the TLS defaults of a TLS-terminating listener (and reset them on a PUT null)."""
+    if not terminates_tls(listener):
         return
     api = cfg.api
     if listener.tls_ciphers is None:
@@ -51,8 +58,8 @@ def pool_defaults(cfg: Config, pool: m.Pool) -> None:
 
 def check_listener(cfg: Config, session: Session, store: CertificateStore,
                    listener: m.Listener, vip_families: set[int], path: str = "") -> None:
-    terminated = listener.protocol == "TERMINATED_HTTPS"
-    if terminated and not cfg.api.allow_tls_terminated_listeners:
+    terminated = terminates_tls(listener)
+    if listener.protocol == "TERMINATED_HTTPS" and not cfg.api.allow_tls_terminated_listeners:
         raise errors.InvalidField(f"{path}protocol", listener.protocol,
                                   "The selected protocol is not allowed in this deployment: "
                                   "TERMINATED_HTTPS")
@@ -65,7 +72,8 @@ def check_listener(cfg: Config, session: Session, store: CertificateStore,
         if used:
             raise errors.InvalidField(
                 f"{path}{used[0]}", getattr(listener, used[0]),
-                f"{used[0]} is only allowed on TERMINATED_HTTPS listeners.")
+                f"{used[0]} is only allowed on TERMINATED_HTTPS listeners (and PROMETHEUS "
+                f"listeners with a certificate).")
     else:
         _check_termination(cfg, session, store, listener, path)
     _check_insert_headers(listener, path)

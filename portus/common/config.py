@@ -80,6 +80,9 @@ class ApiConfig:
     tls_cipher_prohibit_list: str = ""  # colon-separated cipher names refused in tls_ciphers
     # Smallest delay (s) of a UDP-CONNECT health monitor; negative: no minimum (Octavia's).
     udp_connect_min_interval_health_monitor: int = 3
+    # Octavia's [api_settings] switches: false refuses new objects of that kind (400).
+    allow_ping_health_monitors: bool = True
+    allow_prometheus_listeners: bool = True
 
 
 @dataclass

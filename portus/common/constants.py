@@ -30,10 +30,10 @@ AMP_ERROR = "ERROR"
 ROLE_STANDALONE = "STANDALONE"
 TOPOLOGY_SINGLE = "SINGLE"
 
-LISTENER_PROTOCOLS = ("HTTP", "HTTPS", "TCP", "TERMINATED_HTTPS", "UDP", "SCTP")
+LISTENER_PROTOCOLS = ("HTTP", "HTTPS", "TCP", "TERMINATED_HTTPS", "UDP", "SCTP", "PROMETHEUS")
 POOL_PROTOCOLS = ("HTTP", "HTTPS", "TCP", "PROXY", "PROXYV2", "UDP", "SCTP")
 LB_ALGORITHMS = ("ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP")
-HM_TYPES = ("HTTP", "HTTPS", "TCP", "TLS-HELLO", "UDP-CONNECT", "SCTP")
+HM_TYPES = ("HTTP", "HTTPS", "TCP", "TLS-HELLO", "PING", "UDP-CONNECT", "SCTP")
 # Listener/pool protocols carried by the nftables data plane instead of HAProxy.
 L4_PROTOCOLS = ("UDP", "SCTP")
 # Health monitor types a UDP or SCTP pool accepts (Octavia v2.16), and those only they take.
@@ -52,6 +52,7 @@ LISTENER_POOL_PROTOCOLS = {
     "TERMINATED_HTTPS": ("HTTP", "PROXY", "PROXYV2"),
     "UDP": ("UDP",),
     "SCTP": ("SCTP",),
+    "PROMETHEUS": (),  # serves haproxy's own metrics: no pools, no L7 policies
 }
 # Listeners that speak HTTP to clients (HTTP mode in haproxy: headers, L7 policies).
 HTTP_LISTENERS = ("HTTP", "TERMINATED_HTTPS")

@@ -57,9 +57,10 @@ def _pool_tls(pool: m.Pool, tls: TLSFiles) -> spec.PoolTLSSpec | None:
 
 
 def _listener_tls(li: m.Listener, tls: TLSFiles) -> spec.ListenerTLSSpec | None:
-    if li.protocol != "TERMINATED_HTTPS":
-        return None
     refs = [r for r in [li.default_tls_container_ref, *(li.sni_container_refs or [])] if r]
+    # TERMINATED_HTTPS always has a certificate; PROMETHEUS may have one.
+    if li.protocol not in ("TERMINATED_HTTPS", "PROMETHEUS") or not refs:
+        return None
     ca = li.client_ca_tls_container_ref
     return spec.ListenerTLSSpec(
         certificates=tuple(dict.fromkeys(tls.certificate(r) for r in refs)),

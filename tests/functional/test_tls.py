@@ -272,3 +272,18 @@ def test_secret_payload_accepts_der_ca_in_base64(api: Api) -> None:
                payload_content_encoding="base64")
     lb = api.create_lb()
     api.create_pool(loadbalancer_id=lb["id"], tls_enabled=True, ca_tls_container_ref=ca)
+
+
+def test_prometheus_listener_serves_over_tls_when_given_a_certificate(api: Api) -> None:
+    lb = api.create_lb()
+    ref = pkcs12(api)
+    body = {"loadbalancer_id": lb["id"], "protocol": "PROMETHEUS", "protocol_port": 9443,
+            "default_tls_container_ref": ref}
+    listener = api.expect("POST", LISTENERS, 201, {"listener": body})["listener"]
+    assert listener["default_tls_container_ref"] == ref
+    assert listener["tls_versions"] == ["TLSv1.2", "TLSv1.3"]
+    api.converge(lb["id"])
+    plain = {"loadbalancer_id": lb["id"], "protocol": "PROMETHEUS", "protocol_port": 9100,
+             "tls_versions": ["TLSv1.3"]}
+    assert_fault(api.post(LISTENERS, json={"listener": plain}), 400, "tls_versions",
+                 "PROMETHEUS listeners with a certificate")

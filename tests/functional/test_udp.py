@@ -113,7 +113,7 @@ def test_pool_refuses_other_monitors(api: Api, protocol: str, hm_type: str) -> N
     refused(api, "POST", HMS, {"healthmonitor": {
         "pool_id": ids["pool"], "type": hm_type, "delay": 5, "timeout": 3, "max_retries": 2}},
         400, f"The associated pool protocol is {protocol}, so only a {ONLY_L4_MONITORS} "
-             f"health monitor is supported." if hm_type != "PING" else "PING")
+             f"health monitor is supported.")
 
 
 @pytest.mark.parametrize("pool_protocol", ["HTTP", "TCP", "PROXY"])

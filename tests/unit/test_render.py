@@ -600,7 +600,7 @@ def test_disabled_tls_hello_monitor_renders_no_check():
 
 @pytest.mark.parametrize(
     "hm",
-    [http_hm(type="PING"), tcp_hm(type="UDP-CONNECT"), tcp_hm(type="SCTP"), http_hm(http_method="BREW"), http_hm(http_version=2.0),
+    [tcp_hm(type="UDP-CONNECT"), tcp_hm(type="SCTP"), http_hm(http_method="BREW"), http_hm(http_version=2.0),
      http_hm(expected_codes="2xx"), http_hm(expected_codes="204-200"), http_hm(expected_codes="99"),
      http_hm(rise=0), http_hm(fall=0), http_hm(delay=-1)],
 )
@@ -741,6 +741,9 @@ def _kitchen_sink() -> LoadBalancerSpec:
         listener("l-empty-http", "HTTP", 81, default_pool=None),
         listener("l-empty-tcp", "TCP", 82, default_pool=None),
         listener("l-off", "TCP", 83, enabled=False),
+        listener("l-ping", "TCP", 84, default_pool=pool(
+            "p-ping", "TCP", "ROUND_ROBIN", members, health_monitor=tcp_hm(type="PING"))),
+        listener("l-metrics", "PROMETHEUS", 9100, default_pool=None),
         vip="2001:db8::5",
     )
 
@@ -785,6 +788,13 @@ def _scenarios() -> dict[str, LoadBalancerSpec]:
         "https_listener_tcp_pool": lb(listener(protocol="HTTPS", port=443, default_pool=pool(
             protocol="TCP", health_monitor=tcp_hm()))),
         "https_listener_no_pool": lb(listener(protocol="HTTPS", port=443, default_pool=None)),
+        "ping_monitor": lb(listener(default_pool=pool(health_monitor=tcp_hm(type="PING")))),
+        "ping_monitor_disabled": lb(listener(default_pool=pool(
+            health_monitor=tcp_hm(type="PING", enabled=False)))),
+        "prometheus_only": lb(listener(protocol="PROMETHEUS", port=9100, default_pool=None,
+                                       timeout_tcp_inspect=1000, connection_limit=10)),
+        "prometheus_disabled": lb(listener(protocol="PROMETHEUS", port=9100, default_pool=None,
+                                           enabled=False)),
     }
 
 
@@ -822,7 +832,7 @@ def _combinations() -> LoadBalancerSpec:
                         http_version=1.1, domain_name="example.com"),
                 http_hm(type="HTTPS", http_method="HEAD", url_path="/s", http_version=1.1,
                         domain_name="example.com"),
-                tcp_hm(type="TLS-HELLO")]
+                tcp_hm(type="TLS-HELLO"), tcp_hm(type="PING", delay=3, timeout=2)]
     members = (member("m1", "192.0.2.10"),
                member("m2", "2001:db8::10", 8080, backup=True, monitor_port=9000),
                member("m3", "192.0.2.12", enabled=False, weight=0, monitor_address="192.0.2.13"))
@@ -840,13 +850,17 @@ def _combinations() -> LoadBalancerSpec:
                                       insert_headers={"X-Forwarded-For": "true",
                                                       "X-Forwarded-Port": "true",
                                                       "X-Forwarded-Proto": "true"}))
+    for limit in (-1, 0, 10):  # PROMETHEUS listeners have no pool to combine with
+        port += 1
+        listeners.append(listener(f"l{port}", "PROMETHEUS", port, default_pool=None,
+                                  connection_limit=limit, timeout_tcp_inspect=(port % 2) * 1000))
     return lb(*listeners)
 
 
 @needs_haproxy
 def test_haproxy_accepts_all_feature_combinations():
     spec = _combinations()
-    assert len(spec.listeners) == 12 * 3 * 4 * 7
+    assert len(spec.listeners) == 12 * 3 * 4 * 8 + 3
     with tempfile.TemporaryDirectory(prefix="hx-") as base_dir:
         cfg = render_haproxy(spec, dataclasses.replace(AMP, base_dir=base_dir))
     s = sections(cfg)

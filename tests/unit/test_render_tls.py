@@ -141,3 +141,15 @@ def test_haproxy_accepts_every_tls_combination():
         cfg = render_with_files(lb(*listeners), base_dir)
         result = _haproxy_check(cfg)
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+
+
+@needs_haproxy
+def test_prometheus_listener_with_a_certificate_serves_tls():
+    spec = lb(listener("prom", "PROMETHEUS", 9443, default_pool=None, tls=listener_tls()),
+              listener("plain", "PROMETHEUS", 9100, default_pool=None))
+    with tempfile.TemporaryDirectory(prefix="hx-") as base_dir:
+        cfg = render_with_files(spec, base_dir)
+        result = _haproxy_check(cfg)
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+    assert f"bind 203.0.113.5:9443 ssl crt {base_dir}/{_name(SERVER)}" in cfg
+    assert "bind 203.0.113.5:9100\n" in cfg

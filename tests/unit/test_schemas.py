@@ -94,17 +94,17 @@ def test_names_up_to_255(value: str) -> None:
 
 @pytest.mark.parametrize("model, base, field, good, bad", [
     (s.ListenerPOST, listener(), "protocol",
-     ["HTTP", "HTTPS", "TCP", "TERMINATED_HTTPS", "UDP", "SCTP"],
-     ["http", "https", "udp", "terminated_https", "PROMETHEUS", ""]),
+     ["HTTP", "HTTPS", "TCP", "TERMINATED_HTTPS", "UDP", "SCTP", "PROMETHEUS"],
+     ["http", "https", "udp", "terminated_https", "prometheus", ""]),
     (s.PoolPOST, pool(), "protocol", ["HTTP", "HTTPS", "TCP", "PROXY", "PROXYV2", "UDP", "SCTP"],
-     ["https", "udp", "sctp", "TERMINATED_HTTPS", "tcp"]),
+     ["https", "udp", "sctp", "TERMINATED_HTTPS", "PROMETHEUS", "tcp"]),
     # SOURCE_IP_PORT passes the schema; the amphora provider refuses it (501).
     (s.PoolPOST, pool(), "lb_algorithm",
      ["ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP", "SOURCE_IP_PORT"],
      ["RANDOM", "round_robin"]),
     (s.HealthMonitorPOST, monitor(), "type",
-     ["HTTP", "HTTPS", "TCP", "TLS-HELLO", "UDP-CONNECT", "SCTP"],
-     ["https", "PING", "tls-hello", "udp-connect", "UDP_CONNECT", "tcp"]),
+     ["HTTP", "HTTPS", "TCP", "TLS-HELLO", "PING", "UDP-CONNECT", "SCTP"],
+     ["https", "ping", "tls-hello", "udp-connect", "UDP_CONNECT", "tcp"]),
     (s.HealthMonitorPOST, monitor(), "http_method",
      ["GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "CONNECT", "PATCH"],
      ["get", "FETCH", ""]),
