@@ -4,8 +4,9 @@ SINGLE: one STANDALONE amphora whose VIP interface holds the VIP itself; a faile
 one is removed before its replacement is built (the address moves).
 ACTIVE_STANDBY: a MASTER and a BACKUP, each with its own VRRP address on the VIP
 subnet; keepalived holds the VIP on one of them. Failed amphorae are replaced one
-per pass, make-before-break: the replacement is built and configured while the
-other amphora serves, and only then is the failed one removed.
+per pass: the replacement is built while the other amphora serves, then the failed
+one is removed (its keepalived hands the VIP over if it still held it), then both
+serving amphorae get their configuration.
 
 Every step is idempotent: a controller killed at any line leaves an amphora row
 (written before anything is built) that the next attempt finishes or removes.
@@ -50,7 +51,7 @@ _FAILED = (C.AMP_ERROR, C.AMP_PENDING_DELETE)
 class Pass:
     """What one convergence pass works with."""
     serving: list[m.Amphora]  # configure these (MASTER first)
-    victims: list[m.Amphora] = field(default_factory=list)  # remove once serving is configured
+    victims: list[m.Amphora] = field(default_factory=list)  # remove before configuring serving
     complete: bool = True  # False: a failed amphora still serves; another pass follows
 
 

@@ -73,6 +73,10 @@ class Reconciler:
                     return None
                 plan = self.amphorae.ensure(lb_id)
                 self.leases.renew(lb_id)
+                # Before the survivor learns its new peer: a failed amphora that still
+                # runs would otherwise stop hearing adverts, take the VIP and take it
+                # away with it when removed. Stopped first, it hands the VIP over.
+                self.amphorae.remove_many(plan.victims)
                 # The same HAProxy configuration everywhere (a BACKUP binds the VIP too,
                 # ip_nonlocal_bind), MASTER first so it learns of a new peer first.
                 for amp in plan.serving:
@@ -84,7 +88,6 @@ class Reconciler:
                         spec.generation, keepalived_config(self.cfg, lb_id, spec.generation,
                                                            amp, plan.serving, vips, base_dir))
                     self.leases.renew(lb_id)
-                self.amphorae.remove_many(plan.victims)
                 if not plan.complete:
                     LOG.info("load balancer %s: one amphora replaced; next one", lb_id)
                     continue
