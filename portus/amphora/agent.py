@@ -492,7 +492,10 @@ class Agent:
                 return 500, {"error": f"keepalived: {exc}", "generation": self.generation}
             write_atomic(self.gen_file, str(generation).encode())
             self.generation = generation
-            return 200, {"generation": generation, "action": action, "vrrp": vrrp_action}
+            result = {"generation": generation, "action": action}
+            if vrrp_action != "none":
+                result["vrrp"] = vrrp_action
+            return 200, result
 
     def delete_config(self) -> dict[str, Any]:
         # The generation is kept: an amphora never goes backwards, even after
