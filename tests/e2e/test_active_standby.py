@@ -157,3 +157,8 @@ def test_failovers_through_the_api(lab: PortusLab, sdk: openstack.connection.Con
     wait_for("traffic", lambda: lab.get(vip) == HELLO, 10)
     print(f"ACTIVE_STANDBY load balancer failover: outage {prober.outage * 1000:.0f} ms "
           f"({prober.failed} of {prober.sent} probes failed)")
+
+    # Deleting the load balancer removes both amphorae.
+    sdk.load_balancer.delete_load_balancer(lb.id, cascade=True)
+    wait_for("both namespaces removed", lambda: lab.amphora_namespaces() == [], 60, 0.1)
+    assert lab.get(vip, timeout=0.5) is None

@@ -124,6 +124,23 @@ def test_active_standby_flavor_is_accepted(api: Api) -> None:
         assert row is not None and row.topology == C.TOPOLOGY_ACTIVE_STANDBY
 
 
+def test_operator_default_topology(api: Api) -> None:
+    """[controller] loadbalancer_topology applies where the flavor does not choose."""
+    from portus.db import models as m
+    single = create_flavor(api, create_profile(
+        api, {"loadbalancer_topology": "SINGLE"})["id"])
+    api.cfg.controller.loadbalancer_topology = C.TOPOLOGY_ACTIVE_STANDBY
+    try:
+        plain, chosen = api.create_lb(), api.create_lb(flavor_id=single["id"])
+    finally:
+        api.cfg.controller.loadbalancer_topology = C.TOPOLOGY_SINGLE
+    with api.db.read() as session:
+        assert session.get(m.LoadBalancer, plain["id"]).topology == (  # type: ignore[union-attr]
+            C.TOPOLOGY_ACTIVE_STANDBY)
+        assert session.get(m.LoadBalancer, chosen["id"]).topology == (  # type: ignore[union-attr]
+            C.TOPOLOGY_SINGLE)
+
+
 def test_sriov_vip_is_not_implemented(api: Api) -> None:
     sriov = create_flavor(api, create_profile(api, {"sriov_vip": True}, name="s")["id"],
                           name="s")
