@@ -35,16 +35,16 @@ class AmphoraFailed(Exception):
     pass
 
 
+_LIVE = (C.AMP_BOOTING, C.AMP_ALLOCATED)
+_FAILED = (C.AMP_ERROR, C.AMP_PENDING_DELETE)
 # An amphora that the failover marked ERROR but that still answers keeps serving
 # while its partner is replaced; asking it must not hold the pass up for long.
 _ANSWER_TIMEOUT = 2.0
 _VRRP_ATTEMPTS = 10
-_LIVE = (C.AMP_BOOTING, C.AMP_ALLOCATED)
 VRRP_INTERFACE = vip_ifname(0)
 # Adverts are unicast between the two amphorae of a pair, so every pair can use the
 # same virtual router id (as Octavia does).
 VRRP_ID = 1
-_FAILED = (C.AMP_ERROR, C.AMP_PENDING_DELETE)
 
 
 @dataclass
@@ -249,9 +249,8 @@ class AmphoraManager:
         with self.db.read() as session:
             failed = list(session.execute(select(m.Amphora).where(
                 m.Amphora.load_balancer_id == lb_id,
-                m.Amphora.status.in_((C.AMP_ERROR, C.AMP_PENDING_DELETE)))).scalars())
-        for amp in failed:
-            self.remove(amp)
+                m.Amphora.status.in_(_FAILED))).scalars())
+        self.remove_many(failed)
 
     def remove_many(self, amps: list[m.Amphora]) -> None:
         for amp in amps:
@@ -262,8 +261,7 @@ class AmphoraManager:
             amps = list(session.execute(select(m.Amphora).where(
                 m.Amphora.load_balancer_id == lb_id,
                 m.Amphora.status != C.AMP_DELETED)).scalars())
-        for amp in amps:
-            self.remove(amp)
+        self.remove_many(amps)
 
     def remove(self, amp: m.Amphora) -> None:
         self.compute.delete(amp.id, amp.compute_id or self.namespace(amp.id),
