@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from portus.amphora.spec import AmphoraRuntime
 from portus.common import constants as C
+from portus.controller.amphorae import Pass
 from portus.controller.lease import Leases
 from portus.controller.worker import Reconciler
 from portus.db import models as m, status
@@ -144,14 +145,18 @@ def test_strict_refuses_delete_of_converging_load_balancer(api: Api) -> None:
 class _Amp:
     id: str
     lb_network_ip: str
+    role: str = C.ROLE_STANDALONE
 
 
 class _Amphorae:
-    def ensure(self, lb_id: str) -> _Amp:
-        return _Amp("amp-1", "198.18.0.2")
+    def ensure(self, lb_id: str) -> Pass:
+        return Pass([_Amp("amp-1", "198.18.0.2")])  # type: ignore[list-item]
 
     def base_dir(self, amphora_id: str) -> str:
         return "/run/portus/amphorae/amp-1"
+
+    def remove_many(self, amps: list[Any]) -> None:
+        assert amps == []
 
 
 class _Agents:
@@ -161,7 +166,8 @@ class _Agents:
         self.pushed: list[int] = []
         self.during_first_push = during_first_push
 
-    def put_config(self, amp_id: str, ip: str, text: str, generation: int) -> None:
+    def put_config(self, amp_id: str, ip: str, text: str, generation: int,
+                   keepalived: str | None = None) -> None:
         self.pushed.append(generation)
         if len(self.pushed) == 1:
             self.during_first_push()

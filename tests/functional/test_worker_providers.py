@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from portus.common import constants as C
 from portus.common.config import ComputeFlavorConfig
+from portus.controller.amphorae import Pass
 from portus.controller.lease import Leases
 from portus.controller.worker import Reconciler
 from portus.db import models as m
@@ -20,6 +21,7 @@ from tests.functional.test_flavorprofiles import create_flavor, create_profile
 class _Amp:
     id: str
     lb_network_ip: str
+    role: str = C.ROLE_STANDALONE
 
 
 class _Amphorae:
@@ -27,12 +29,15 @@ class _Amphorae:
         self.ensured: list[str] = []
         self.removed: list[str] = []
 
-    def ensure(self, lb_id: str) -> _Amp:
+    def ensure(self, lb_id: str) -> Pass:
         self.ensured.append(lb_id)
-        return _Amp("amp-1", "198.18.0.2")
+        return Pass([_Amp("amp-1", "198.18.0.2")])  # type: ignore[list-item]
 
     def base_dir(self, amphora_id: str) -> str:
         return "/run/portus/amphorae/amp-1"
+
+    def remove_many(self, amps: list[Any]) -> None:
+        assert amps == []
 
     def remove_all(self, lb_id: str) -> None:
         self.removed.append(lb_id)
@@ -42,7 +47,8 @@ class _Agents:
     def __init__(self) -> None:
         self.configs: list[str] = []
 
-    def put_config(self, amp_id: str, ip: str, text: str, generation: int) -> None:
+    def put_config(self, amp_id: str, ip: str, text: str, generation: int,
+                   keepalived: str | None = None) -> None:
         self.configs.append(text)
 
 
