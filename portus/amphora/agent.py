@@ -33,6 +33,7 @@ import time
 
 from portus.amphora import udp
 from portus.amphora import PING_CHECK
+from portus.amphora.keepalived import Keepalived, KeepalivedError
 from portus.common import heartbeat
 
 TYPE_CHECKING = False  # see portus.common.heartbeat: keeps `typing` unloaded
@@ -422,7 +423,8 @@ def install_ping_check(base_dir: str) -> None:
 class Agent:
     """Applied generation + config; every change goes through `lock`."""
 
-    def __init__(self, amphora_id: str, base_dir: str, hap: Haproxy, certs_dir: str = "") -> None:
+    def __init__(self, amphora_id: str, base_dir: str, hap: Haproxy, certs_dir: str = "",
+                 keepalived_bin: str = "keepalived") -> None:
         self.amphora_id = amphora_id
         self.base_dir = base_dir
         self.hap = hap
@@ -430,6 +432,7 @@ class Agent:
         # picks the path), named by their content hash.
         self.certs_dir = certs_dir or os.path.join(base_dir, "certs")
         os.makedirs(self.certs_dir, mode=0o700, exist_ok=True)
+        self.vrrp = Keepalived(keepalived_bin, base_dir, run_capture, alive)
         self.lock = threading.Lock()
         self.gen_file = os.path.join(base_dir, "generation")
         self.generation = 0
@@ -451,7 +454,10 @@ class Agent:
             "haproxy_running": self.hap.running(),
         }
 
-    def put_config(self, generation: int, text: str) -> tuple[int, dict[str, Any]]:
+    def put_config(self, generation: int, text: str,
+                   keepalived: str | None = None) -> tuple[int, dict[str, Any]]:
+        """Apply haproxy.cfg and, for an ACTIVE_STANDBY amphora, keepalived.conf
+        (None: no VRRP here). Both are checked before either is applied."""
         with self.lock:
             if generation < self.generation:
                 return 409, {
@@ -460,7 +466,8 @@ class Agent:
                 }
             running = self.hap.running()
             previous = read_text(self.hap.cfg)
-            if generation == self.generation and text == previous and running:
+            if (generation == self.generation and text == previous and running
+                    and self.vrrp.matches(keepalived)):
                 return 200, {"generation": generation, "action": "unchanged"}
             candidate = self.hap.cfg + ".new"
             write_atomic(candidate, text.encode("utf-8"))
@@ -473,6 +480,15 @@ class Agent:
                 os.unlink(candidate)
                 return 400, {"error": "invalid haproxy configuration", "details": details,
                              "generation": self.generation}
+            try:
+                vrrp_details = self.vrrp.check(keepalived)
+            except KeepalivedError as exc:
+                os.unlink(candidate)
+                return 500, {"error": str(exc), "generation": self.generation}
+            if vrrp_details is not None:
+                os.unlink(candidate)
+                return 400, {"error": "invalid keepalived configuration",
+                             "details": vrrp_details, "generation": self.generation}
             os.replace(candidate, self.hap.cfg)
             try:
                 if running:
@@ -489,10 +505,18 @@ class Agent:
                     else:
                         write_atomic(self.hap.cfg, previous.encode("utf-8"))
                 return 500, {"error": str(exc), "generation": self.generation}
+            try:
+                # After haproxy: the VRRP track script wants it running.
+                vrrp_action = self.vrrp.apply(keepalived)
+            except (KeepalivedError, OSError) as exc:
+                return 500, {"error": f"keepalived: {exc}", "generation": self.generation}
             write_atomic(self.gen_file, str(generation).encode())
             self.generation = generation
             self._prune_certificates(text)
-            return 200, {"generation": generation, "action": action}
+            result = {"generation": generation, "action": action}
+            if vrrp_action != "none":
+                result["vrrp"] = vrrp_action
+            return 200, result
 
     # -- TLS files ----------------------------------------------------------------
     def certificates(self) -> list[str]:
@@ -519,6 +543,7 @@ class Agent:
         # a DELETE, so a stale push from a slow controller cannot resurrect it.
         self.udp.clear()
         with self.lock:
+            self.vrrp.stop()  # first: the peer takes the VIP before haproxy goes
             stopped = self.hap.stop()
             try:
                 os.unlink(self.hap.cfg)
@@ -598,6 +623,14 @@ class Heartbeat(threading.Thread):
             self.stopping.wait(next_at - time.monotonic())
 
     def _beat(self, seq: int) -> None:
+        if not self.agent.vrrp.healthy():
+            # Silence gets this amphora replaced: with keepalived alone dead it would
+            # keep the VIP while its peer takes it too (split brain).
+            msg = "keepalived is not running: heartbeats stop until it does"
+            if msg != self._last_error:
+                log(msg)
+            self._last_error = msg
+            return
         try:
             data = heartbeat.encode(heartbeat_payload(self.agent, seq), self.key)
             for fam, addr in self.targets:
@@ -707,7 +740,10 @@ class Handler(socketserver.StreamRequestHandler):
                 raise HttpError(400, "configuration is not UTF-8") from None
             if not text.strip():
                 raise HttpError(400, "empty configuration")
-            status, payload = agent.put_config(int(gen), text)
+            keepalived = None
+            if headers.get("content-type", "").startswith("application/json"):
+                text, keepalived = _config_bundle(text)
+            status, payload = agent.put_config(int(gen), text, keepalived)
             return status, payload, {"X-Portus-Generation": str(agent.generation)}
         if path == "/1.0/udp":  # the UDP/SCTP listeners (portus.amphora.udp)
             self._allow(method, "GET", "PUT")
@@ -774,6 +810,22 @@ class Handler(socketserver.StreamRequestHandler):
             pass  # client gone
 
 
+def _config_bundle(body: str) -> tuple[str, str | None]:
+    """A JSON push: {"haproxy": cfg, "keepalived": cfg or null}."""
+    try:
+        bundle = json.loads(body)
+    except ValueError:
+        raise HttpError(400, "configuration bundle is not valid JSON") from None
+    if not isinstance(bundle, dict) or not isinstance(bundle.get("haproxy"), str):
+        raise HttpError(400, "configuration bundle needs a string 'haproxy'")
+    keepalived = bundle.get("keepalived")
+    if keepalived is not None and not (isinstance(keepalived, str) and keepalived.strip()):
+        raise HttpError(400, "'keepalived' must be a non-empty string or null")
+    if not bundle["haproxy"].strip():
+        raise HttpError(400, "empty configuration")
+    return bundle["haproxy"], keepalived
+
+
 def _typed(row: dict[str, str]) -> dict[str, Any]:
     """Counters as ints, empty fields dropped (show stat has ~100 columns)."""
     return {k: int(v) if v.isdigit() else v for k, v in row.items() if v != ""}
@@ -818,7 +870,8 @@ def main(argv: list[str] | None = None) -> int:
         os.makedirs(conf["base_dir"], mode=0o700, exist_ok=True)
         install_ping_check(conf["base_dir"])
         hap = Haproxy(conf.get("haproxy_bin") or "haproxy", conf["base_dir"])
-        agent = Agent(conf["amphora_id"], conf["base_dir"], hap, conf.get("certs_dir") or "")
+        agent = Agent(conf["amphora_id"], conf["base_dir"], hap, conf.get("certs_dir") or "",
+                      conf.get("keepalived_bin") or "keepalived")
         ctx = tls_context(conf["cert"], conf["key"], conf["ca"])
         server = Server((conf["bind_ip"], int(conf["bind_port"])), ctx, agent)
     except (OSError, ValueError) as exc:

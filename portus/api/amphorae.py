@@ -31,7 +31,8 @@ def _ts(value: dt.datetime | None) -> str | None:
 
 
 def amphora_view(amp: m.Amphora) -> dict[str, Any]:
-    # No Nova, no VRRP yet: the compute/zone/image fields and VRRP details have no value.
+    # No Nova: the zone, image and compute flavor fields have no value. The VRRP fields
+    # are set on the amphorae of ACTIVE_STANDBY load balancers.
     return {
         "id": amp.id,
         "loadbalancer_id": amp.load_balancer_id,
@@ -45,9 +46,9 @@ def amphora_view(amp: m.Amphora) -> dict[str, Any]:
         "cert_busy": bool(amp.cert_busy),
         "role": amp.role,
         "status": amp.status,
-        "vrrp_interface": None,
-        "vrrp_id": None,
-        "vrrp_priority": None,
+        "vrrp_interface": amp.vrrp_interface,
+        "vrrp_id": amp.vrrp_id,
+        "vrrp_priority": amp.vrrp_priority,
         "cached_zone": None,
         "image_id": None,
         "compute_flavor": None,

@@ -128,7 +128,8 @@ def _create(svc: Services, req: s.LoadBalancerPOST, project_id: str,
         lb = m.LoadBalancer(
             id=m.new_id(), name=req.name, description=req.description, enabled=req.admin_state_up,
             project_id=project_id, tags=req.tags or [], provider=placement.provider,
-            topology=placement.flavor.get("loadbalancer_topology", C.TOPOLOGY_SINGLE),
+            topology=placement.flavor.get("loadbalancer_topology",
+                                          svc.cfg.controller.loadbalancer_topology),
             flavor_id=req.flavor_id, availability_zone=req.availability_zone,
             provisioning_status=C.PENDING_CREATE,
             operating_status=C.OFFLINE, desired_generation=1, applied_generation=0)

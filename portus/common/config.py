@@ -100,6 +100,8 @@ class ControllerConfig:
     amp_boot_timeout: float = 20.0
     converge_attempts: int = 3
     retry_backoff: float = 1.0
+    # Topology of a load balancer whose flavor does not set loadbalancer_topology.
+    loadbalancer_topology: str = "SINGLE"  # SINGLE | ACTIVE_STANDBY
 
 
 @dataclass
@@ -153,6 +155,10 @@ class AmphoraConfig:
     timeout_member_data: int = 50000
     timeout_tcp_inspect: int = 0
     request_timeout: float = 10.0
+    # ACTIVE_STANDBY: keepalived (VRRPv3, unicast) in each amphora of a pair.
+    keepalived_bin: str = "keepalived"
+    vrrp_advert_int: float = 0.1  # seconds; the standby takes over after ~3.5 adverts
+    vrrp_check_interval: int = 1  # seconds between checks that HAProxy runs (keepalived: >= 1)
     # Names a flavor profile's compute_flavor may use ([amphora.compute_flavors.<name>]).
     compute_flavors: dict[str, ComputeFlavorConfig] = field(default_factory=dict)
 
@@ -313,6 +319,7 @@ class Config:
             )
         _check_providers_quotas_flavors(self)
         _check_tls(self.api)
+        _check_topology(self)
         return self
 
 
@@ -339,6 +346,17 @@ def _check_providers_quotas_flavors(cfg: "Config") -> None:
         if not 1 <= options.maxconn <= 9000:
             raise ConfigError(f"amphora.compute_flavors.{flavor}.maxconn: must be 1 to 9000 "
                               f"(the amphora's open-file limit)")
+
+
+def _check_topology(cfg: "Config") -> None:
+    if cfg.controller.loadbalancer_topology not in ("SINGLE", "ACTIVE_STANDBY"):
+        raise ConfigError(f"controller.loadbalancer_topology: unsupported value "
+                          f"{cfg.controller.loadbalancer_topology!r} (SINGLE, ACTIVE_STANDBY)")
+    # VRRPv3 counts adverts in centiseconds, 12 bits.
+    if not 0.01 <= cfg.amphora.vrrp_advert_int <= 40.95:
+        raise ConfigError("amphora.vrrp_advert_int: must be 0.01 to 40.95 seconds")
+    if not 1 <= cfg.amphora.vrrp_check_interval <= 3600:
+        raise ConfigError("amphora.vrrp_check_interval: must be 1 to 3600 seconds")
 
 
 def _host_bounds(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> tuple[Any, Any]:

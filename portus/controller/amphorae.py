@@ -1,4 +1,12 @@
-"""Make sure a load balancer has a working amphora, and remove amphorae.
+"""Make sure a load balancer has its working amphorae, and remove amphorae.
+
+SINGLE: one STANDALONE amphora whose VIP interface holds the VIP itself; a failed
+one is removed before its replacement is built (the address moves).
+ACTIVE_STANDBY: a MASTER and a BACKUP, each with its own VRRP address on the VIP
+subnet; keepalived holds the VIP on one of them. Failed amphorae are replaced one
+per pass: the replacement is built while the other amphora serves, then the failed
+one is removed (its keepalived hands the VIP over if it still held it), then both
+serving amphorae get their configuration.
 
 Every step is idempotent: a controller killed at any line leaves an amphora row
 (written before anything is built) that the next attempt finishes or removes.
@@ -7,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import delete, select, update
@@ -17,13 +26,33 @@ from portus.db import ipam, models as m
 from portus.db.session import Database
 from portus.drivers.amphora.rest_client import AgentClient, AgentError, AgentUnreachable
 from portus.drivers.certificates.local_ca import LocalCA
-from portus.drivers.compute.base import AmphoraBuild, ComputeDriver, VipPlug
+from portus.drivers.compute.base import AmphoraBuild, ComputeDriver, VipPlug, vip_ifname
 
 LOG = logging.getLogger(__name__)
 
 
 class AmphoraFailed(Exception):
     pass
+
+
+_LIVE = (C.AMP_BOOTING, C.AMP_ALLOCATED)
+_FAILED = (C.AMP_ERROR, C.AMP_PENDING_DELETE)
+# An amphora that the failover marked ERROR but that still answers keeps serving
+# while its partner is replaced; asking it must not hold the pass up for long.
+_ANSWER_TIMEOUT = 2.0
+_VRRP_ATTEMPTS = 10
+VRRP_INTERFACE = vip_ifname(0)
+# Adverts are unicast between the two amphorae of a pair, so every pair can use the
+# same virtual router id (as Octavia does).
+VRRP_ID = 1
+
+
+@dataclass
+class Pass:
+    """What one convergence pass works with."""
+    serving: list[m.Amphora]  # configure these (MASTER first)
+    victims: list[m.Amphora] = field(default_factory=list)  # remove before configuring serving
+    complete: bool = True  # False: a failed amphora still serves; another pass follows
 
 
 class AmphoraManager:
@@ -46,25 +75,38 @@ class AmphoraManager:
         return self.cfg.amphora.namespace_prefix + amphora_id
 
     # -- ensure --------------------------------------------------------------------
-    def ensure(self, lb_id: str) -> m.Amphora:
-        """Return a ready (ALLOCATED, agent answering) amphora for the load balancer."""
-        self.remove_failed(lb_id)
-        amp = self._row_for(lb_id)
+    def ensure(self, lb_id: str) -> Pass:
+        """The load balancer's ready (ALLOCATED, agent answering) amphorae."""
+        with self.db.read() as session:
+            lb = session.get(m.LoadBalancer, lb_id)
+            assert lb is not None
+            topology = lb.topology
+        if topology != C.TOPOLOGY_ACTIVE_STANDBY:
+            self.remove_failed(lb_id)
+            amp = self._row_for(lb_id)
+            self._ready(amp, lb_id)
+            return Pass([amp])
+        plan = self._pair(lb_id)
+        for amp in plan.serving:
+            if amp.status in _LIVE:
+                self._ready(amp, lb_id)
+        return plan
+
+    def _ready(self, amp: m.Amphora, lb_id: str) -> None:
         namespace = amp.compute_id or self.namespace(amp.id)
         if amp.status == C.AMP_ALLOCATED and self.compute.exists(namespace):
             try:
                 self.agents.info(amp.id, amp.lb_network_ip or "")
-                return amp
+                return
             except (AgentUnreachable, AgentError) as exc:
                 LOG.warning("amphora %s does not answer (%s); rebuilding its agent", amp.id, exc)
         self._build(amp, lb_id)
-        return amp
 
     def _row_for(self, lb_id: str) -> m.Amphora:
         with self.db.write() as session:
             amp = session.execute(select(m.Amphora).where(
                 m.Amphora.load_balancer_id == lb_id,
-                m.Amphora.status.in_((C.AMP_BOOTING, C.AMP_ALLOCATED)))).scalars().first()
+                m.Amphora.status.in_(_LIVE))).scalars().first()
             if amp is not None:
                 return amp
             lb = session.get(m.LoadBalancer, lb_id)
@@ -78,6 +120,75 @@ class AmphoraManager:
             session.add(amp)
             return amp
 
+    # -- ACTIVE_STANDBY ----------------------------------------------------------------
+    def _pair(self, lb_id: str) -> Pass:
+        """Two serving amphorae, replacing at most one failed amphora per pass while a
+        failed one that still answers (a failover through the API) keeps serving."""
+        with self.db.read() as session:
+            rows = list(session.execute(select(m.Amphora).where(
+                m.Amphora.load_balancer_id == lb_id, m.Amphora.status != C.AMP_DELETED)
+                .order_by(m.Amphora.created_at, m.Amphora.id)).scalars())
+        live = [a for a in rows if a.status in _LIVE]
+        failed = [a for a in rows if a.status in _FAILED]
+        serving, victims = live[:2], live[2:] + failed
+        held = None
+        if not serving:
+            # Both failed (load balancer failover): keep one that answers, MASTER first.
+            for amp in sorted(failed, key=lambda a: a.role != C.ROLE_MASTER):
+                if amp.status == C.AMP_ERROR and self._answers(amp):
+                    held = amp
+                    break
+        if held is not None:
+            serving.append(held)
+            victims.remove(held)
+        if not any(a.role == C.ROLE_MASTER for a in serving) and serving:
+            self._set_role(serving[0], C.ROLE_MASTER)  # the survivor holds the VIP now
+        while len(serving) < 2:
+            role = C.ROLE_BACKUP if serving else C.ROLE_MASTER
+            serving.append(self._new_pair_member(lb_id, role))
+        serving.sort(key=lambda a: a.role != C.ROLE_MASTER)
+        return Pass(serving, victims, complete=held is None)
+
+    def _answers(self, amp: m.Amphora) -> bool:
+        try:
+            self.agents.info(amp.id, amp.lb_network_ip or "", timeout=_ANSWER_TIMEOUT)
+            return True
+        except (AgentUnreachable, AgentError):
+            return False
+
+    def _set_role(self, amp: m.Amphora, role: str) -> None:
+        with self.db.write() as session:
+            session.execute(update(m.Amphora).where(m.Amphora.id == amp.id).values(
+                role=role, vrrp_priority=C.VRRP_PRIORITY[role]))
+        amp.role, amp.vrrp_priority = role, C.VRRP_PRIORITY[role]
+        LOG.info("amphora %s is now %s", amp.id, role)
+
+    def _new_pair_member(self, lb_id: str, role: str) -> m.Amphora:
+        with self.db.write() as session:
+            lb = session.get(m.LoadBalancer, lb_id)
+            assert lb is not None
+            subnet = self.cfg.subnet(lb.vip.subnet_id)
+            if subnet is None:
+                raise AmphoraFailed(f"VIP subnet of load balancer {lb_id} is not configured")
+            amp = m.Amphora(
+                id=m.new_id(), load_balancer_id=lb_id, status=C.AMP_BOOTING, role=role,
+                vrrp_ip=ipam.allocate_vrrp_ip(session, subnet), vrrp_port_id=m.new_id(),
+                ha_ip=lb.vip.ip_address, ha_port_id=lb.vip.port_id,
+                vrrp_interface=VRRP_INTERFACE, vrrp_id=VRRP_ID,
+                vrrp_priority=C.VRRP_PRIORITY[role],
+                lb_network_ip=ipam.allocate_management_ip(session, self.cfg.network.management))
+            amp.compute_id = self.namespace(amp.id)
+            session.add(amp)
+        for _ in range(_VRRP_ATTEMPTS):
+            with self.db.write() as session:
+                assert amp.vrrp_ip
+                if not ipam.vrrp_conflict(session, subnet.id, amp.id, amp.vrrp_ip):
+                    return amp
+                amp.vrrp_ip = ipam.allocate_vrrp_ip(session, subnet)
+                session.execute(update(m.Amphora).where(m.Amphora.id == amp.id)
+                                .values(vrrp_ip=amp.vrrp_ip))
+        raise AmphoraFailed(f"no VRRP address could be kept in subnet {subnet.id}")
+
     def _build(self, amp: m.Amphora, lb_id: str) -> None:
         assert amp.lb_network_ip
         with self.db.read() as session:
@@ -88,13 +199,17 @@ class AmphoraManager:
             extra = [(av.subnet_id, av.ip_address) for av in lb.additional_vips if av.ip_address]
         if subnet is None or vip is None:
             raise AmphoraFailed(f"VIP subnet of load balancer {lb_id} is not configured")
-        plugs = [VipPlug(subnet_bridge=subnet.bridge, address=vip,
+        # In a pair the interfaces carry the VRRP address (on the VIP subnet) or nothing
+        # (additional VIP subnets): keepalived adds the VIPs on the one that holds them.
+        paired = amp.role in (C.ROLE_MASTER, C.ROLE_BACKUP)
+        plugs = [VipPlug(subnet_bridge=subnet.bridge, address=amp.vrrp_ip if paired else vip,
                          prefixlen=subnet.network.prefixlen, gateway=None)]
         for subnet_id, address in extra:  # one more interface per additional VIP
             extra_subnet = self.cfg.subnet(subnet_id)
             if extra_subnet is None:
                 raise AmphoraFailed(f"additional VIP subnet {subnet_id} is not configured")
-            plugs.append(VipPlug(subnet_bridge=extra_subnet.bridge, address=address,
+            plugs.append(VipPlug(subnet_bridge=extra_subnet.bridge,
+                                 address=None if paired else address,
                                  prefixlen=extra_subnet.network.prefixlen, gateway=None))
         mgmt = self.cfg.network.management
         issued = self.ca.issue_server_cert(amp.id, [amp.lb_network_ip])
@@ -111,6 +226,7 @@ class AmphoraManager:
                 "ca": f"{base_dir}/ca.pem", "base_dir": base_dir,
                 "certs_dir": self.certs_dir(amp.id),
                 "haproxy_bin": self.cfg.amphora.haproxy_bin,
+                "keepalived_bin": self.cfg.amphora.keepalived_bin,
                 "heartbeat_targets": [f"{self.cfg.heartbeat_bind_ip}:"
                                       f"{self.cfg.health_manager.bind_port}"],
                 "heartbeat_key": self.heartbeat_key,
@@ -137,8 +253,11 @@ class AmphoraManager:
         with self.db.read() as session:
             failed = list(session.execute(select(m.Amphora).where(
                 m.Amphora.load_balancer_id == lb_id,
-                m.Amphora.status.in_((C.AMP_ERROR, C.AMP_PENDING_DELETE)))).scalars())
-        for amp in failed:
+                m.Amphora.status.in_(_FAILED))).scalars())
+        self.remove_many(failed)
+
+    def remove_many(self, amps: list[m.Amphora]) -> None:
+        for amp in amps:
             self.remove(amp)
 
     def remove_all(self, lb_id: str) -> None:
@@ -146,8 +265,7 @@ class AmphoraManager:
             amps = list(session.execute(select(m.Amphora).where(
                 m.Amphora.load_balancer_id == lb_id,
                 m.Amphora.status != C.AMP_DELETED)).scalars())
-        for amp in amps:
-            self.remove(amp)
+        self.remove_many(amps)
 
     def remove(self, amp: m.Amphora) -> None:
         self.compute.delete(amp.id, amp.compute_id or self.namespace(amp.id),

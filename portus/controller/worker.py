@@ -27,6 +27,7 @@ from portus.controller.amphorae import AmphoraManager
 from portus.controller.flavors import amphora_maxconn
 from portus.controller.lease import Leases, LeaseLost
 from portus.controller.snapshot import load_balancer_spec
+from portus.controller.vrrp import keepalived_config, virtual_addresses
 from portus.db import models as m, status
 from portus.db.session import Database
 from portus.drivers.amphora.rest_client import AgentClient, AgentError
@@ -62,6 +63,8 @@ class Reconciler:
                         deleting = False
                         spec = load_balancer_spec(session, lb, self.certs)
                         maxconn = amphora_maxconn(self.cfg, session, lb)
+                        vips = (virtual_addresses(self.cfg, lb)
+                                if lb.topology == C.TOPOLOGY_ACTIVE_STANDBY else ())
                     builds = builds_amphorae(self.cfg, lb.provider)
                 if not builds:
                     # The noop provider: nothing to build, the desired state is the result.
@@ -72,20 +75,35 @@ class Reconciler:
                 if deleting:
                     self._delete(lb_id)
                     return None
-                amp = self.amphorae.ensure(lb_id)
+                plan = self.amphorae.ensure(lb_id)
                 self.leases.renew(lb_id)
-                runtime = AmphoraRuntime(amphora_id=amp.id,
-                                         base_dir=self.amphorae.base_dir(amp.id),
-                                         maxconn=maxconn,
-                                         certs_dir=self.amphorae.certs_dir(amp.id))
-                text = render_haproxy(spec, runtime)
-                self.agents.put_certificates(amp.id, amp.lb_network_ip or "", spec.files)
-                self.agents.put_config(amp.id, amp.lb_network_ip or "", text, spec.generation)
-                self._put_udp(amp.id, amp.lb_network_ip or "", udp_config(spec), spec.generation)
+                # Before the survivor learns its new peer: a failed amphora that still
+                # runs would otherwise stop hearing adverts, take the VIP and take it
+                # away with it when removed. Stopped first, it hands the VIP over.
+                self.amphorae.remove_many(plan.victims)
+                # The same HAProxy configuration everywhere (a BACKUP binds the VIP too,
+                # ip_nonlocal_bind), MASTER first so it learns of a new peer first.
+                for amp in plan.serving:
+                    base_dir = self.amphorae.base_dir(amp.id)
+                    runtime = AmphoraRuntime(amphora_id=amp.id, base_dir=base_dir,
+                                             maxconn=maxconn,
+                                             certs_dir=self.amphorae.certs_dir(amp.id))
+                    ip = amp.lb_network_ip or ""
+                    self.agents.put_certificates(amp.id, ip, spec.files)
+                    self.agents.put_config(
+                        amp.id, ip, render_haproxy(spec, runtime),
+                        spec.generation, keepalived_config(self.cfg, lb_id, spec.generation,
+                                                           amp, plan.serving, vips, base_dir))
+                    self._put_udp(amp.id, ip, udp_config(spec), spec.generation)
+                    self.leases.renew(lb_id)
+                if not plan.complete:
+                    LOG.info("load balancer %s: one amphora replaced; next one", lb_id)
+                    continue
                 with self.db.write() as session:
                     if status.finish_generation(session, lb_id, spec.generation):
-                        session.execute(update(m.Amphora).where(m.Amphora.id == amp.id)
-                                        .values(applied_generation=spec.generation))
+                        session.execute(update(m.Amphora).where(
+                            m.Amphora.id.in_([a.id for a in plan.serving]))
+                            .values(applied_generation=spec.generation))
                         LOG.info("load balancer %s converged at generation %d", lb_id,
                                  spec.generation)
                         return None

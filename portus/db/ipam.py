@@ -1,15 +1,20 @@
 """Address allocation from the subnets declared in configuration.
 
-Addresses in use are the rows that hold them; a unique constraint settles races
-(the caller retries on IntegrityError)."""
+Addresses in use are the rows that hold them: VIPs, additional VIPs and the VRRP
+addresses of ACTIVE_STANDBY amphorae. A unique constraint settles races between
+VIPs (the caller retries on IntegrityError). VRRP addresses are taken from the top
+of the allocation range (VIPs from the bottom), and the worker checks after its
+commit that nothing else holds the one it took (`vrrp_conflict`), giving it up if so.
+"""
 from __future__ import annotations
 
 import ipaddress
 import socket
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from portus.common import constants as C
 from portus.common.config import ManagementConfig, SubnetConfig
 from portus.db import models as m
 
@@ -25,10 +30,11 @@ def _as_int(text: str) -> int:
 
 
 def _pick(start: ipaddress._BaseAddress, end: ipaddress._BaseAddress, used: set[str],
-          reserved: set[str]) -> str:
-    """The lowest address in [start, end] that is neither used nor reserved."""
+          reserved: set[str], highest: bool = False) -> str:
+    """The lowest (or highest) address in [start, end] neither used nor reserved."""
     taken = {_as_int(a) for a in used | reserved}
-    for value in range(int(start), int(end) + 1):
+    values = range(int(start), int(end) + 1)
+    for value in reversed(values) if highest else values:
         if value not in taken:
             return str(ipaddress.ip_address(value))
     raise AddressUnavailable(f"no free address between {start} and {end}")
@@ -40,15 +46,34 @@ def vip_in_use(session: Session, subnet_id: str) -> set[str]:
     used = {r for r in rows.scalars() if r}
     extra = session.execute(select(m.AdditionalVip.ip_address).where(
         m.AdditionalVip.subnet_id == subnet_id, m.AdditionalVip.ip_address.is_not(None)))
-    return used | {r for r in extra.scalars() if r}
+    return used | {r for r in extra.scalars() if r} | _vrrp_in_use(session, subnet_id)
 
 
-def _taken(session: Session, subnet_id: str, address: str) -> bool:
+def _live_vrrp(subnet_id: str) -> Select[str | None]:
+    """VRRP addresses of amphorae on the subnet (an amphora's VRRP address is on its
+    load balancer's VIP subnet)."""
+    return (select(m.Amphora.vrrp_ip)
+            .join(m.Vip, m.Vip.load_balancer_id == m.Amphora.load_balancer_id)
+            .where(m.Vip.subnet_id == subnet_id, m.Amphora.vrrp_ip.is_not(None),
+                   m.Amphora.status != C.AMP_DELETED))
+
+
+def _vrrp_in_use(session: Session, subnet_id: str) -> set[str]:
+    return {r for r in session.scalars(_live_vrrp(subnet_id)) if r}
+
+
+def _taken(session: Session, subnet_id: str, address: str,
+           amphora_id: str | None = None) -> bool:
+    """Whether a VIP, an additional VIP or a VRRP address (of an amphora other than
+    ``amphora_id``) is ``address`` on the subnet."""
     for model in (m.Vip, m.AdditionalVip):
         if session.execute(select(model.subnet_id).where(
                 model.subnet_id == subnet_id, model.ip_address == address).limit(1)).first():
             return True
-    return False
+    query = _live_vrrp(subnet_id).where(m.Amphora.vrrp_ip == address)
+    if amphora_id is not None:
+        query = query.where(m.Amphora.id != amphora_id)
+    return session.execute(query.limit(1)).first() is not None
 
 
 def allocate_vip(session: Session, subnet: SubnetConfig, requested: str | None) -> str:
@@ -61,6 +86,20 @@ def allocate_vip(session: Session, subnet: SubnetConfig, requested: str | None) 
     return _pick(ipaddress.ip_address(subnet.allocation_start),
                  ipaddress.ip_address(subnet.allocation_end), vip_in_use(session, subnet.id),
                  {subnet.gateway})
+
+
+def allocate_vrrp_ip(session: Session, subnet: SubnetConfig) -> str:
+    """An address for one amphora of an ACTIVE_STANDBY pair, from the top of the range."""
+    return _pick(ipaddress.ip_address(subnet.allocation_start),
+                 ipaddress.ip_address(subnet.allocation_end), vip_in_use(session, subnet.id),
+                 {subnet.gateway}, highest=True)
+
+
+def vrrp_conflict(session: Session, subnet_id: str, amphora_id: str, address: str) -> bool:
+    """Whether anything but this amphora holds ``address`` on the subnet (a concurrent
+    allocation picked it too). Called after the allocating transaction committed, so
+    of two racing amphorae at least the later one sees the other."""
+    return _taken(session, subnet_id, address, amphora_id)
 
 
 def allocate_management_ip(session: Session, mgmt: ManagementConfig) -> str:

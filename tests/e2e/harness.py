@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -297,13 +298,57 @@ bridge = "{self.subnet.bridge}"
             os.close(self._lock_fd)
 
 
+class Prober:
+    """A request through the VIP every 20 ms, each on a new connection; measures the
+    longest outage: start of the first failed probe to start of the next good one."""
+
+    def __init__(self, lab: PortusLab, vip: str, expected: str, timeout: float = 0.5) -> None:
+        self.lab, self.vip, self.expected, self.timeout = lab, vip, expected, timeout
+        self.first_failure: float | None = None
+        self.recovered: float | None = None
+        self.last_ok: float | None = None  # start of the latest good probe
+        self.outage = 0.0
+        self.sent = self.failed = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        down_since: float | None = None
+        while not self._stop.is_set():
+            started = time.monotonic()
+            ok = self.lab.get(self.vip, timeout=self.timeout) == self.expected
+            self.sent += 1
+            if ok:
+                self.last_ok = started
+            if not ok:
+                self.failed += 1
+                if down_since is None:
+                    down_since = started
+                    self.first_failure = self.first_failure or started
+            elif down_since is not None:
+                self.outage = max(self.outage, started - down_since)
+                self.recovered = started
+                down_since = None
+            time.sleep(max(0.0, 0.02 - (time.monotonic() - started)))
+        if down_since is not None:
+            self.outage = max(self.outage, time.monotonic() - down_since)
+
+    def __enter__(self) -> "Prober":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
 # -- openstacksdk helpers shared by the end-to-end tests ----------------------------------
 
 PROJECT = "e2e-project"
 
 
 def create_http_lb(sdk: Any, lab: PortusLab, backends: list[Backend], name: str = "e2e",
-                   healthmonitor: dict[str, Any] | None = None) -> Any:
+                   healthmonitor: dict[str, Any] | None = None, **fields: Any) -> Any:
     """A fully populated load balancer: HTTP listener on 80, ROUND_ROBIN pool of backends."""
     pool: dict[str, Any] = {
         "name": "web", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
@@ -314,7 +359,7 @@ def create_http_lb(sdk: Any, lab: PortusLab, backends: list[Backend], name: str 
     return sdk.load_balancer.create_load_balancer(
         name=name, project_id=PROJECT, vip_subnet_id=lab.subnet.id,
         listeners=[{"name": "http", "protocol": "HTTP", "protocol_port": 80,
-                    "default_pool": pool}])
+                    "default_pool": pool}], **fields)
 
 
 def lb_status(sdk: Any, lb_id: str) -> str:

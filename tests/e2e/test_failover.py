@@ -5,59 +5,16 @@ asserted: it depends on the host.
 """
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
 import openstack
 import pytest
 
-from tests.e2e.harness import (PortusLab, create_http_lb, kill_and_wait, wait_active,
+from tests.e2e.harness import (PortusLab, Prober, create_http_lb, kill_and_wait, wait_active,
                                wait_for)
 
 pytestmark = pytest.mark.e2e
-
-
-
-
-
-
-
-
-class Prober:
-    """Requests through the VIP in a loop; measures the longest run of failures."""
-
-    def __init__(self, lab: PortusLab, vip: str, expected: str) -> None:
-        self.lab, self.vip, self.expected = lab, vip, expected
-        self.first_failure: float | None = None
-        self.recovered: float | None = None
-        self.outage = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        down_since: float | None = None
-        while not self._stop.is_set():
-            ok = self.lab.get(self.vip, timeout=0.5) == self.expected
-            now = time.monotonic()
-            if not ok and down_since is None:
-                down_since = now
-                self.first_failure = self.first_failure or now
-            elif ok and down_since is not None:
-                self.outage = max(self.outage, now - down_since)
-                self.recovered = now
-                down_since = None
-            time.sleep(0.02)
-        if down_since is not None:
-            self.outage = max(self.outage, time.monotonic() - down_since)
-
-    def __enter__(self) -> "Prober":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        self._thread.join(5)
 
 
 def _amphorae(sdk: openstack.connection.Connection, lb_id: str) -> list[Any]:

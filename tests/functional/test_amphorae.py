@@ -156,3 +156,75 @@ def test_housekeeping_removes_deleted_spare(api: Api) -> None:
     assert compute.deleted == [spare]
     assert amp_status(api, spare) == C.AMP_DELETED
     assert_fault(api.get(f"{AMP}/{spare}"), 404)
+
+
+class _Agents:
+    """The agent client as the pair planner sees it: who answers."""
+
+    def __init__(self) -> None:
+        self.answering: set[str] = set()
+
+    def info(self, amphora_id: str, ip: str, timeout: float | None = None) -> dict[str, str]:
+        from portus.drivers.amphora.rest_client import AgentUnreachable
+        if amphora_id not in self.answering:
+            raise AgentUnreachable(amphora_id)
+        return {"amphora_id": amphora_id}
+
+
+def test_active_standby_pair_and_its_vrrp_fields(api: Api) -> None:
+    """The rows the worker writes for a pair (roles, VRRP addresses from the top of the
+    VIP subnet's range), as the admin API shows them, and a failover's plan."""
+    import ipaddress
+    from typing import Any
+
+    from portus.controller.amphorae import AmphoraManager
+    from portus.drivers.compute.noop import NoopCompute
+    from tests.functional.test_flavors import create_flavor, create_profile
+
+    flavor = create_flavor(api, create_profile(
+        api, {"loadbalancer_topology": "ACTIVE_STANDBY"})["id"])
+    lb = api.create_lb(flavor_id=flavor["id"])
+    agents = _Agents()
+    manager = AmphoraManager(api.cfg, api.db, NoopCompute(), agents,  # type: ignore[arg-type]
+                             None, "")  # type: ignore[arg-type]
+    plan = manager._pair(lb["id"])
+    assert [a.role for a in plan.serving] == [C.ROLE_MASTER, C.ROLE_BACKUP]
+    assert plan.victims == [] and plan.complete
+    subnet = api.cfg.network.subnets[0]
+    top = ipaddress.ip_address(subnet.allocation_end)
+    shown: dict[str, Any] = {}
+    for amp in plan.serving:
+        shown[amp.role] = api.expect("GET", f"{AMP}/{amp.id}", 200)["amphora"]
+    assert {a["vrrp_ip"] for a in shown.values()} == {str(top), str(top - 1)}
+    for role, body in shown.items():
+        assert body["role"] == role and body["loadbalancer_id"] == lb["id"]
+        assert body["ha_ip"] == lb["vip_address"] and body["ha_port_id"] == lb["vip_port_id"]
+        assert body["vrrp_interface"] == "vip0" and body["vrrp_id"] == 1
+        assert body["vrrp_port_id"] and body["vrrp_ip"] != lb["vip_address"]
+        assert body["vrrp_priority"] == C.VRRP_PRIORITY[role]
+    # A VRRP address is in use: a VIP cannot take it.
+    response = api.post("/v2/lbaas/loadbalancers", json={"loadbalancer": {
+        "vip_subnet_id": api.subnet_id, "project_id": "p1", "vip_address": str(top)}})
+    assert_fault(response, 409, str(top))
+
+    # The MASTER fails: the BACKUP becomes MASTER and a new BACKUP joins.
+    master, backup = plan.serving
+    with api.db.write() as session:
+        session.get(m.Amphora, master.id).status = C.AMP_ERROR  # type: ignore[union-attr]
+    plan = manager._pair(lb["id"])
+    assert [a.id for a in plan.victims] == [master.id] and plan.complete
+    assert plan.serving[0].id == backup.id and plan.serving[0].role == C.ROLE_MASTER
+    assert plan.serving[1].role == C.ROLE_BACKUP and plan.serving[1].vrrp_ip == str(top - 2)
+    assert api.expect("GET", f"{AMP}/{backup.id}", 200)["amphora"]["vrrp_priority"] == \
+        C.VRRP_PRIORITY[C.ROLE_MASTER]
+
+    # Load balancer failover: both fail; one that still answers serves meanwhile.
+    with api.db.write() as session:
+        for amp in plan.serving:
+            session.get(m.Amphora, amp.id).status = C.AMP_ERROR  # type: ignore[union-attr]
+    agents.answering = {a.id for a in plan.serving}
+    kept = plan.serving[0]
+    plan = manager._pair(lb["id"])
+    assert not plan.complete and plan.serving[0].id == kept.id
+    assert len(plan.serving) == 2 and plan.serving[1].role == C.ROLE_BACKUP
+    assert kept.id not in {a.id for a in plan.victims}

@@ -114,12 +114,34 @@ def test_noop_flavor_picks_the_noop_provider(api: Api) -> None:
     assert api.create_lb(flavor_id=flavor["id"])["provider"] == "noop"
 
 
-def test_active_standby_is_not_implemented_yet(api: Api) -> None:
+def test_active_standby_flavor_is_accepted(api: Api) -> None:
+    from portus.db import models as m
     flavor = create_flavor(api, create_profile(
         api, {"loadbalancer_topology": "ACTIVE_STANDBY"})["id"])
-    response = api.post("/v2/lbaas/loadbalancers", json={"loadbalancer": {
-        "vip_subnet_id": api.subnet_id, "project_id": "p1", "flavor_id": flavor["id"]}})
-    assert_fault(response, 501, "ACTIVE_STANDBY")
+    lb = api.create_lb(flavor_id=flavor["id"])
+    with api.db.read() as session:
+        row = session.get(m.LoadBalancer, lb["id"])
+        assert row is not None and row.topology == C.TOPOLOGY_ACTIVE_STANDBY
+
+
+def test_operator_default_topology(api: Api) -> None:
+    """[controller] loadbalancer_topology applies where the flavor does not choose."""
+    from portus.db import models as m
+    single = create_flavor(api, create_profile(
+        api, {"loadbalancer_topology": "SINGLE"})["id"])
+    api.cfg.controller.loadbalancer_topology = C.TOPOLOGY_ACTIVE_STANDBY
+    try:
+        plain, chosen = api.create_lb(), api.create_lb(flavor_id=single["id"])
+    finally:
+        api.cfg.controller.loadbalancer_topology = C.TOPOLOGY_SINGLE
+    with api.db.read() as session:
+        assert session.get(m.LoadBalancer, plain["id"]).topology == (  # type: ignore[union-attr]
+            C.TOPOLOGY_ACTIVE_STANDBY)
+        assert session.get(m.LoadBalancer, chosen["id"]).topology == (  # type: ignore[union-attr]
+            C.TOPOLOGY_SINGLE)
+
+
+def test_sriov_vip_is_not_implemented(api: Api) -> None:
     sriov = create_flavor(api, create_profile(api, {"sriov_vip": True}, name="s")["id"],
                           name="s")
     response = api.post("/v2/lbaas/loadbalancers", json={"loadbalancer": {

@@ -2,7 +2,6 @@
 the running convergence (false, the default)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Iterator
 
 import pytest
@@ -15,6 +14,7 @@ from portus.controller.worker import Reconciler
 from portus.db import models as m, status
 
 from tests.functional.conftest import Api, assert_fault
+from tests.functional.worker_doubles import FakeAgents, FakeAmphorae
 
 
 @pytest.fixture
@@ -140,34 +140,18 @@ def test_strict_refuses_delete_of_converging_load_balancer(api: Api) -> None:
 
 # --- the worker folds changes that arrive while it converges --------------------------
 
-@dataclass
-class _Amp:
-    id: str
-    lb_network_ip: str
-
-
-class _Amphorae:
-    def ensure(self, lb_id: str) -> _Amp:
-        return _Amp("amp-1", "198.18.0.2")
-
-    def base_dir(self, amphora_id: str) -> str:
-        return "/run/portus/amphorae/amp-1"
-
-
-class _Agents:
-    """Records pushed generations; the first push lets a client change the tree."""
+class _Agents(FakeAgents):
+    """The first push lets a client change the tree."""
 
     def __init__(self, during_first_push: Any) -> None:
-        self.pushed: list[int] = []
+        super().__init__()
         self.during_first_push = during_first_push
 
-    def put_config(self, amp_id: str, ip: str, text: str, generation: int) -> None:
-        self.pushed.append(generation)
-        if len(self.pushed) == 1:
+    def put_config(self, amp_id: str, ip: str, text: str, generation: int,
+                   keepalived: str | None = None) -> None:
+        super().put_config(amp_id, ip, text, generation, keepalived)
+        if len(self.generations) == 1:
             self.during_first_push()
-
-    def put_udp(self, amp_id: str, ip: str, doc: dict[str, Any], generation: int) -> None:
-        pass
 
 
 def test_worker_loops_until_every_change_is_applied(relaxed: Api) -> None:
@@ -182,10 +166,10 @@ def test_worker_loops_until_every_change_is_applied(relaxed: Api) -> None:
 
     agents = _Agents(change)
     reconciler = Reconciler(api.cfg, api.db, Leases(api.db, "test", 30.0),
-                            _Amphorae(), agents)  # type: ignore[arg-type]
+                            FakeAmphorae(), agents)  # type: ignore[arg-type]
     assert reconciler.converge(ids["lb"]) is None
     desired, applied = generations(api, ids["lb"])
-    assert agents.pushed == [desired - 1, desired]  # rendered twice, the second time all
+    assert agents.generations == [desired - 1, desired]  # rendered twice, the second time all
     assert applied == desired
     assert statuses == [C.PENDING_UPDATE]
     assert api.lb_status(ids["lb"]) == C.ACTIVE

@@ -1,7 +1,6 @@
 """The worker with the noop provider (no amphorae) and with flavor compute resources."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,45 +12,12 @@ from portus.controller.worker import Reconciler
 from portus.db import models as m
 
 from tests.functional.conftest import Api
+from tests.functional.worker_doubles import FakeAgents, FakeAmphorae
 from tests.functional.test_flavorprofiles import create_flavor, create_profile
 
 
-@dataclass
-class _Amp:
-    id: str
-    lb_network_ip: str
-
-
-class _Amphorae:
-    def __init__(self) -> None:
-        self.ensured: list[str] = []
-        self.removed: list[str] = []
-
-    def ensure(self, lb_id: str) -> _Amp:
-        self.ensured.append(lb_id)
-        return _Amp("amp-1", "198.18.0.2")
-
-    def base_dir(self, amphora_id: str) -> str:
-        return "/run/portus/amphorae/amp-1"
-
-    def remove_all(self, lb_id: str) -> None:
-        self.removed.append(lb_id)
-
-
-class _Agents:
-    def __init__(self) -> None:
-        self.configs: list[str] = []
-        self.udp: list[dict[str, Any]] = []
-
-    def put_config(self, amp_id: str, ip: str, text: str, generation: int) -> None:
-        self.configs.append(text)
-
-    def put_udp(self, amp_id: str, ip: str, doc: dict[str, Any], generation: int) -> None:
-        self.udp.append(doc)
-
-
-def reconciler(api: Api) -> tuple[Reconciler, _Amphorae, _Agents]:
-    amphorae, agents = _Amphorae(), _Agents()
+def reconciler(api: Api) -> tuple[Reconciler, FakeAmphorae, FakeAgents]:
+    amphorae, agents = FakeAmphorae(), FakeAgents()
     rec = Reconciler(api.cfg, api.db, Leases(api.db, "test", 30.0),
                      amphorae, agents)  # type: ignore[arg-type]
     return rec, amphorae, agents

@@ -117,6 +117,10 @@ def test_file_from_portus_config(tmp_path: Path) -> None:
     ("[[network.subnets]]\nname = \"a\"\ncidr = \"10.0.0.0/24\"\n"
      "[[network.subnets]]\nname = \"a\"\ncidr = \"10.0.1.0/24\"\n", "network.subnets[1].name"),
     ("[api]\nauth_strategy = \"keystone\"\n", "api.auth_strategy"),
+    ("[controller]\nloadbalancer_topology = \"TRIPLE\"\n", "controller.loadbalancer_topology"),
+    ("[amphora]\nvrrp_advert_int = 0.001\n", "amphora.vrrp_advert_int"),
+    ("[amphora]\nvrrp_advert_int = 41\n", "amphora.vrrp_advert_int"),
+    ("[amphora]\nvrrp_check_interval = 0\n", "amphora.vrrp_check_interval"),
 ])
 def test_invalid_file_names_the_option(tmp_path: Path, text: str, name: str) -> None:
     with pytest.raises(ConfigError) as info:
@@ -206,3 +210,13 @@ def test_noauth_is_accepted_on_loopback(host: str) -> None:
 def test_noauth_check_applies_to_the_file_too(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="loopback"):
         load(write(tmp_path, "[api]\nbind_host = \"0.0.0.0\"\n"), environ={})
+
+
+def test_active_standby_by_default(tmp_path: Path) -> None:
+    cfg = load(write(tmp_path, "[controller]\nloadbalancer_topology = \"ACTIVE_STANDBY\"\n"
+                               "[amphora]\nvrrp_advert_int = 1\nvrrp_check_interval = 2\n"),
+               environ={})
+    assert cfg.controller.loadbalancer_topology == "ACTIVE_STANDBY"
+    assert cfg.amphora.vrrp_advert_int == 1.0 and isinstance(cfg.amphora.vrrp_advert_int, float)
+    assert cfg.amphora.vrrp_check_interval == 2
+    assert load(environ={}).controller.loadbalancer_topology == "SINGLE"

@@ -72,13 +72,21 @@ class AgentClient:
         ctx.load_cert_chain(str(cert_path), str(key_path))
         self._ctx = ctx
 
-    def info(self, amphora_id: str, ip: str) -> dict[str, Any]:
-        return self._json(self._request(amphora_id, ip, "GET", f"{API}/info"))
+    def info(self, amphora_id: str, ip: str, timeout: float | None = None) -> dict[str, Any]:
+        return self._json(self._request(amphora_id, ip, "GET", f"{API}/info", timeout=timeout))
 
-    def put_config(self, amphora_id: str, ip: str, text: str, generation: int) -> dict[str, Any]:
+    def put_config(self, amphora_id: str, ip: str, text: str, generation: int,
+                   keepalived: str | None = None) -> dict[str, Any]:
+        """Push haproxy.cfg; with ``keepalived`` (ACTIVE_STANDBY) both go in one JSON
+        body, so the agent checks both before applying either."""
+        if keepalived is None:
+            body, ctype = text.encode("utf-8"), "text/plain; charset=utf-8"
+        else:
+            body = json.dumps({"haproxy": text, "keepalived": keepalived}).encode("utf-8")
+            ctype = "application/json"
         resp = self._request(
-            amphora_id, ip, "PUT", f"{API}/config", body=text.encode("utf-8"),
-            headers={"X-Portus-Generation": str(generation), "Content-Type": "text/plain; charset=utf-8"},
+            amphora_id, ip, "PUT", f"{API}/config", body=body,
+            headers={"X-Portus-Generation": str(generation), "Content-Type": ctype},
             timeout=self.apply_timeout,
         )
         return self._json(resp)

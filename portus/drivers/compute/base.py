@@ -11,10 +11,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+def vip_ifname(index: int) -> str:
+    """The name, inside the amphora, of the interface of its index-th VIP plug (the
+    keepalived configuration names it)."""
+    return f"vip{index}"
+
+
 @dataclass(frozen=True)
 class VipPlug:
     subnet_bridge: str
-    address: str
+    # None: the interface gets no address of its own (an ACTIVE_STANDBY amphora's
+    # additional VIP interfaces, where keepalived adds the VIP).
+    address: str | None
     prefixlen: int
     # Default route of the amphora; only the first VIP plug with a gateway uses it.
     gateway: str | None = None

@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 import portus
 from portus.common.config import AmphoraConfig
 from portus.drivers import ipcmd
-from portus.drivers.compute.base import AmphoraBuild, ComputeDriver
+from portus.drivers.compute.base import AmphoraBuild, ComputeDriver, vip_ifname
 from portus.drivers.ipcmd import IpCommandError
 from portus.drivers.network.base import NetworkDriver, Plug
 
@@ -58,10 +58,6 @@ def _is_our_running_child(pid: int) -> bool:
     with _children_lock:
         proc = _children.get(pid)
         return proc is not None and proc.poll() is None
-
-
-def vip_ifname(index: int) -> str:
-    return f"vip{index}"
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -148,7 +144,8 @@ class NetnsCompute(ComputeDriver):
                               vip.subnet_bridge, vip.address, vip.prefixlen, gateway))
         self.network.plug_many(ns, plugs)
         for plug in plugs:
-            ipcmd.announce(ns, plug.ns_ifname, [plug.address])
+            if plug.address is not None:
+                ipcmd.announce(ns, plug.ns_ifname, [plug.address])
         wanted = {p.host_ifname for p in plugs}
         stale = [n for n in self.host_ifnames(spec.amphora_id) if n not in wanted]
         if stale:

@@ -17,7 +17,7 @@ class Plug:
     host_ifname: str  # host side of the veth, at most 15 characters
     ns_ifname: str  # name inside the namespace
     bridge: str
-    address: str
+    address: str | None  # None: no address on the interface
     prefixlen: int
     # When set, the namespace's default route goes via this gateway on this
     # interface. Give it on at most one plug of a namespace.

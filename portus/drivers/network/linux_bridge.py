@@ -110,7 +110,6 @@ class LinuxBridgeNetwork(NetworkDriver):
         ns_cmds: list[list[str]] = []
         for plug in plugs:
             host, inner = ipcmd.check_ifname(plug.host_ifname), ipcmd.check_ifname(plug.ns_ifname)
-            iface = ipaddress.ip_interface(f"{plug.address}/{plug.prefixlen}")
             if not ipcmd.is_bridge(plug.bridge):
                 raise IpCommandError(["plug", host],
                                      f"bridge {plug.bridge} missing (ensure_networks first)")
@@ -128,9 +127,11 @@ class LinuxBridgeNetwork(NetworkDriver):
                 host_cmds.append(["link", "add", "name", host, "mtu", mtu, "type", "veth",
                                   "peer", "name", inner, "mtu", mtu, "netns", namespace])
             host_cmds.append(["link", "set", "dev", host, "master", plug.bridge, "up"])
-            # `replace` is idempotent; other addresses (e.g. keepalived's) are left alone.
-            nodad = ["nodad"] if iface.version == 6 else []
-            ns_cmds.append(["addr", "replace", str(iface), "dev", inner] + nodad)
+            if plug.address is not None:
+                # `replace` is idempotent; other addresses (e.g. keepalived's) are left alone.
+                iface = ipaddress.ip_interface(f"{plug.address}/{plug.prefixlen}")
+                nodad = ["nodad"] if iface.version == 6 else []
+                ns_cmds.append(["addr", "replace", str(iface), "dev", inner] + nodad)
             ns_cmds.append(["link", "set", "dev", inner, "up"])
             if plug.gateway:
                 gw = ipaddress.ip_address(plug.gateway)

@@ -4,9 +4,9 @@ from __future__ import annotations
 from typing import Any
 
 from portus.common.config import Config
+from portus.common.constants import TOPOLOGIES
 from portus.drivers.provider.base import InvalidMetadata, ProviderDriver, UnsupportedOption
 
-TOPOLOGIES = ("SINGLE", "ACTIVE_STANDBY")
 ALGORITHMS = ("ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP")
 L7_LISTENER_PROTOCOLS = ("HTTP", "TERMINATED_HTTPS")
 
@@ -86,11 +86,7 @@ class AmphoraProvider(ProviderDriver):
             raise InvalidMetadata(f"valid_vip_networks: {networks!r} is not a list of strings")
 
     def check_load_balancer(self, flavor: dict[str, Any]) -> None:
-        # Honest refusals: accepted by the schema, not built by this data plane yet.
-        if flavor.get("loadbalancer_topology") == "ACTIVE_STANDBY":
-            raise UnsupportedOption("Provider 'amphora' does not support a requested option: "
-                                    "the ACTIVE_STANDBY topology is not implemented by this "
-                                    "deployment yet; use a SINGLE flavor.")
+        # Honest refusal: accepted by the schema, not built by this data plane.
         if flavor.get("sriov_vip"):
             raise UnsupportedOption("Provider 'amphora' does not support a requested option: "
                                     "SR-IOV VIPs are not available on this deployment.")
