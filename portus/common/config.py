@@ -144,6 +144,9 @@ class ComputeFlavorConfig:
 class AmphoraConfig:
     agent_port: int = 9443
     haproxy_bin: str = "haproxy"
+    # Amphora "images": a flavor's amp_image_tag picks the HAProxy executable its
+    # amphorae run (tag -> path); without a tag, haproxy_bin.
+    images: dict[str, str] = field(default_factory=dict)
     # Amphorae keep TLS keys here, one directory each: a memory file system, so a
     # private key never reaches a disk.
     secrets_dir: str = "/dev/shm/portus"
@@ -394,6 +397,11 @@ def _coerce(value: str, current: Any, name: str) -> Any:
     return value
 
 
+# Options that are tables of strings, and what a line of them looks like.
+_STRING_TABLES = {"enabled_provider_drivers": 'provider = "description"',
+                  "images": 'tag = "/path/to/haproxy"'}
+
+
 def _apply(obj: Any, data: dict[str, Any], prefix: str) -> None:
     known = {f.name: f for f in dataclasses.fields(obj)}
     for key, value in data.items():
@@ -417,10 +425,10 @@ def _apply(obj: Any, data: dict[str, Any], prefix: str) -> None:
             setattr(obj, key, subnets)
         elif key == "compute_flavors":
             setattr(obj, key, _compute_flavors(value, name))
-        elif key == "enabled_provider_drivers":
+        elif key in _STRING_TABLES:
             if not isinstance(value, dict) or not all(
                     isinstance(v, str) for v in value.values()):
-                raise ConfigError(f"{name}: expected a table of provider = \"description\"")
+                raise ConfigError(f"{name}: expected a table of {_STRING_TABLES[key]}")
             setattr(obj, key, dict(value))
         else:
             if isinstance(current, bool) and not isinstance(value, bool):

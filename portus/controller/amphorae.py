@@ -22,6 +22,7 @@ from sqlalchemy import delete, select, update
 
 from portus.common import constants as C
 from portus.common.config import Config
+from portus.controller.flavors import haproxy_binary
 from portus.db import ipam, models as m
 from portus.db.session import Database
 from portus.drivers.amphora.rest_client import AgentClient, AgentError, AgentUnreachable
@@ -197,6 +198,7 @@ class AmphoraManager:
             subnet = self.cfg.subnet(lb.vip.subnet_id)
             vip = lb.vip.ip_address
             extra = [(av.subnet_id, av.ip_address) for av in lb.additional_vips if av.ip_address]
+            haproxy_bin = haproxy_binary(self.cfg, session, lb)
         if subnet is None or vip is None:
             raise AmphoraFailed(f"VIP subnet of load balancer {lb_id} is not configured")
         # In a pair the interfaces carry the VRRP address (on the VIP subnet) or nothing
@@ -225,7 +227,7 @@ class AmphoraManager:
                 "cert": f"{base_dir}/server.pem", "key": f"{base_dir}/server.key",
                 "ca": f"{base_dir}/ca.pem", "base_dir": base_dir,
                 "certs_dir": self.certs_dir(amp.id),
-                "haproxy_bin": self.cfg.amphora.haproxy_bin,
+                "haproxy_bin": haproxy_bin,
                 "keepalived_bin": self.cfg.amphora.keepalived_bin,
                 "heartbeat_targets": [f"{self.cfg.heartbeat_bind_ip}:"
                                       f"{self.cfg.health_manager.bind_port}"],

@@ -25,6 +25,19 @@ def flavor_metadata(session: Session, lb: m.LoadBalancer) -> dict[str, object]:
     return data if isinstance(data, dict) else {}
 
 
+def haproxy_binary(cfg: Config, session: Session, lb: m.LoadBalancer) -> str:
+    """The HAProxy executable of the flavor's amp_image_tag, else [amphora] haproxy_bin."""
+    tag = flavor_metadata(session, lb).get("amp_image_tag")
+    if not isinstance(tag, str):
+        return cfg.amphora.haproxy_bin
+    path = cfg.amphora.images.get(tag)
+    if path is None:
+        LOG.warning("load balancer %s: amp_image_tag %r is no longer configured; using "
+                    "[amphora] haproxy_bin", lb.id, tag)
+        return cfg.amphora.haproxy_bin
+    return path
+
+
 def amphora_maxconn(cfg: Config, session: Session, lb: m.LoadBalancer) -> int:
     """HAProxy's global maxconn: the flavor's compute_flavor entry, else [amphora] maxconn."""
     name = flavor_metadata(session, lb).get("compute_flavor")

@@ -18,8 +18,10 @@ NIL = "00000000-0000-0000-0000-000000000000"
 def compute_flavors(api: Api) -> Iterator[dict[str, ComputeFlavorConfig]]:
     flavors = api.cfg.amphora.compute_flavors
     flavors["small"] = ComputeFlavorConfig(maxconn=1000)
+    api.cfg.amphora.images["portus"] = "/usr/sbin/haproxy"
     yield flavors
     flavors.clear()
+    api.cfg.amphora.images.clear()
 
 
 def create_profile(api: Api, data: Any = None, provider: str = "amphora",

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from portus.common import constants as C
 from portus.common.config import ComputeFlavorConfig
+from portus.controller.flavors import haproxy_binary
 from portus.controller.lease import Leases
 from portus.controller.worker import Reconciler
 from portus.db import models as m
@@ -85,3 +86,17 @@ def test_udp_listeners_go_to_nftables_and_tcp_ones_to_haproxy(api: Api) -> None:
     assert [li["id"] for li in agents.udp[-1]["listeners"]] == [udp_id]
     assert agents.udp[-1]["listeners"][0]["pool"]["members"][0]["address"] == "192.0.2.10"
     assert udp_id not in agents.configs[-1] and "bind" in agents.configs[-1]
+
+
+def test_amp_image_tag_picks_the_amphora_haproxy(api: Api) -> None:
+    api.cfg.amphora.images["lts"] = "/opt/haproxy-lts/sbin/haproxy"
+    try:
+        flavor = create_flavor(api, create_profile(api, {"amp_image_tag": "lts"})["id"])
+        tagged = api.create_lb(settle=False, flavor_id=flavor["id"])
+        plain = api.create_lb(settle=False)
+        with api.db.read() as session:
+            picked = [haproxy_binary(api.cfg, session, session.get(m.LoadBalancer, lb["id"]))
+                      for lb in (tagged, plain)]
+    finally:
+        api.cfg.amphora.images.clear()
+    assert picked == ["/opt/haproxy-lts/sbin/haproxy", api.cfg.amphora.haproxy_bin]

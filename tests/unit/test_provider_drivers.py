@@ -18,6 +18,7 @@ def cfg(monkeypatch: pytest.MonkeyPatch) -> config.Config:
     monkeypatch.setattr(config, "DEFAULT_CONFIG_PATHS", ())
     c = load(environ={})
     c.amphora.compute_flavors["small"] = ComputeFlavorConfig(maxconn=100)
+    c.amphora.images["t"] = "/usr/sbin/haproxy"
     return c
 
 
@@ -41,6 +42,7 @@ def test_amphora_accepts_its_flavor_keys(amp: AmphoraProvider, metadata: dict[st
     ({"compute_flavor": "large"}, "large"),
     ({"compute_flavor": ""}, "compute_flavor"),
     ({"amp_image_tag": None}, "amp_image_tag"),
+    ({"amp_image_tag": "haproxy-9"}, "haproxy-9"),
     ({"sriov_vip": "true"}, "sriov_vip"),
     ({"allow_member_sriov": 0}, "allow_member_sriov"),
 ])

@@ -72,6 +72,11 @@ class AmphoraProvider(ProviderDriver):
             known = ", ".join(sorted(self.cfg.amphora.compute_flavors)) or "none configured"
             raise InvalidMetadata(f"compute_flavor: {compute_flavor!r} is not a configured "
                                   f"[amphora.compute_flavors] entry ({known})")
+        tag = metadata.get("amp_image_tag")
+        if tag is not None and tag not in self.cfg.amphora.images:
+            known = ", ".join(sorted(self.cfg.amphora.images)) or "none configured"
+            raise InvalidMetadata(f"amp_image_tag: {tag!r} is not a configured "
+                                  f"[amphora.images] entry ({known})")
 
     def availability_zone_capabilities(self) -> dict[str, str]:
         return dict(AZ_KEYS)
