@@ -7,11 +7,15 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from portus.common.config import Config
 from portus.db import migrate
 from portus.db.session import Database
+
+if TYPE_CHECKING:
+    from portus.drivers.amphora.rest_client import AgentClient
+    from portus.drivers.certificates.local_ca import LocalCA
 
 LOG = logging.getLogger("portus")
 
@@ -63,11 +67,10 @@ class Controller:
     def start(self) -> None:
         from portus.controller.amphorae import AmphoraManager
         from portus.controller.health_manager import HealthManager
+        from portus.controller.cert_rotation import CertRotator
         from portus.controller.housekeeping import HouseKeeping
         from portus.controller.lease import Leases
         from portus.controller.worker import Reconciler, Worker
-        from portus.drivers.amphora.rest_client import AgentClient
-        from portus.drivers.certificates.local_ca import LocalCA
         from portus.drivers.compute.netns import NetnsCompute
         from portus.drivers.network.linux_bridge import LinuxBridgeNetwork
 
@@ -79,11 +82,7 @@ class Controller:
         compute = NetnsCompute(cfg.amphora, network)
         key = heartbeat_key(cfg)
         if "worker" in self.components:
-            ca = LocalCA(cfg.ca_dir, cfg.certificates.validity_days)
-            ca.ensure()
-            agents = AgentClient(str(ca.ca_cert_path), str(ca.client_cert_path),
-                                 str(ca.client_key_path), port=cfg.amphora.agent_port,
-                                 timeout=cfg.amphora.request_timeout)
+            ca, agents = _ca_and_agents(cfg)
             owner = f"{cfg.host_id}:{os.getpid()}:{secrets.token_hex(4)}"
             leases = Leases(self.db, owner, cfg.controller.lease_ttl)
             amphorae = AmphoraManager(cfg, self.db, compute, agents, ca, key)
@@ -98,7 +97,9 @@ class Controller:
             hm.start()
             self._stops.append(hm.stop)
         if "housekeeping" in self.components:
-            hk = HouseKeeping(cfg, self.db, compute)
+            ca, agents = _ca_and_agents(cfg)
+            hk = HouseKeeping(cfg, self.db, compute,
+                              CertRotator(cfg, self.db, ca, agents).rotate_expiring)
             hk.start()
             self._stops.append(hk.stop)
 
@@ -120,3 +121,15 @@ def run_api(cfg: Config, db: Database, notify: Callable[[str], None]) -> None:
     app = create_app(Services(cfg, db, notify))
     uvicorn.run(app, host=cfg.api.bind_host, port=cfg.api.bind_port, log_level="warning",
                 access_log=False, lifespan="off")
+
+
+def _ca_and_agents(cfg: Config) -> tuple["LocalCA", "AgentClient"]:
+    """portus's CA (created at first start) and a client to amphora agents."""
+    from portus.drivers.amphora.rest_client import AgentClient
+    from portus.drivers.certificates.local_ca import LocalCA
+
+    ca = LocalCA(cfg.ca_dir, cfg.certificates.validity_days)
+    ca.ensure()
+    return ca, AgentClient(str(ca.ca_cert_path), str(ca.client_cert_path),
+                           str(ca.client_key_path), port=cfg.amphora.agent_port,
+                           timeout=cfg.amphora.request_timeout)

@@ -161,6 +161,7 @@ def parse_stat_csv(text: str) -> list[dict[str, str]]:
 
 
 CERT_NAME = re.compile(r"[0-9a-f]{40}\.pem")
+PEM_BLOCK = re.compile(rb"-----BEGIN [A-Z ]+-----.+?-----END [A-Z ]+-----", re.S)
 
 
 class HaproxyError(Exception):
@@ -659,11 +660,35 @@ class Server(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     request_queue_size = 64
 
-    def __init__(self, address: tuple[str, int], ctx: ssl.SSLContext, agent: Agent) -> None:
+    def __init__(self, address: tuple[str, int], ctx: ssl.SSLContext, agent: Agent,
+                 tls_files: tuple[str, str, str] = ("", "", "")) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.ctx = ctx
         self.agent = agent
+        self.tls_files = tls_files  # our certificate, its key, the controller's CA
+        self.cert_lock = threading.Lock()
         super().__init__(address, Handler)
+
+    def replace_certificate(self, pem: bytes) -> dict[str, Any]:
+        """Rotation: a new server certificate and key (one PEM body) for the next
+        connections; the running ones keep theirs."""
+        cert_path, key_path, ca_path = self.tls_files
+        blocks = PEM_BLOCK.findall(pem)
+        keys = [b for b in blocks if b"PRIVATE KEY" in b.split(b"\n", 1)[0]]
+        certs = [b for b in blocks if b.startswith(b"-----BEGIN CERTIFICATE-----")]
+        if len(keys) != 1 or not certs:
+            raise HttpError(400, "send one certificate (chain) and one private key in PEM")
+        with self.cert_lock:
+            write_atomic(cert_path + ".new", b"\n".join(certs) + b"\n", 0o644)
+            write_atomic(key_path + ".new", keys[0] + b"\n")
+            try:
+                tls_context(cert_path + ".new", key_path + ".new", ca_path)
+            except (ssl.SSLError, OSError) as exc:
+                raise HttpError(400, f"unusable certificate or key: {exc}") from None
+            os.replace(cert_path + ".new", cert_path)
+            os.replace(key_path + ".new", key_path)
+            self.ctx = tls_context(cert_path, key_path, ca_path)
+        return {"certificate": "replaced"}
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         # The handshake runs here, in the per-connection thread, not in
@@ -716,6 +741,9 @@ class Handler(socketserver.StreamRequestHandler):
             self._allow(method, "GET")
             return 200, {"haproxy_running": agent.hap.running(),
                          "stats": [_typed(r) for r in agent.hap.show_stat()]}, {}
+        if path == "/1.0/certificate":
+            self._allow(method, "PUT")
+            return 200, self.server.replace_certificate(body), {}
         if path == "/1.0/certificates":
             self._allow(method, "GET")
             return 200, {"files": agent.certificates()}, {}
@@ -873,7 +901,8 @@ def main(argv: list[str] | None = None) -> int:
         agent = Agent(conf["amphora_id"], conf["base_dir"], hap, conf.get("certs_dir") or "",
                       conf.get("keepalived_bin") or "keepalived")
         ctx = tls_context(conf["cert"], conf["key"], conf["ca"])
-        server = Server((conf["bind_ip"], int(conf["bind_port"])), ctx, agent)
+        server = Server((conf["bind_ip"], int(conf["bind_port"])), ctx, agent,
+                        (conf["cert"], conf["key"], conf["ca"]))
     except (OSError, ValueError) as exc:
         log(f"cannot start: {exc}")
         return 1

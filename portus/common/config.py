@@ -120,6 +120,8 @@ class HouseKeepingConfig:
     interval: float = 30.0
     deleted_expiry_age: float = 604800.0
     orphan_cleanup: bool = True
+    # Rotate amphora agent certificates expiring within this many seconds (14 days).
+    cert_expiry_buffer: float = 1209600.0
 
 
 @dataclass

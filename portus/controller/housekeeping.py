@@ -1,10 +1,12 @@
-"""Housekeeping: purge old DELETED rows and remove orphaned amphorae."""
+"""Housekeeping: purge old DELETED rows, remove orphaned amphorae, rotate amphora
+certificates."""
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import threading
 from pathlib import Path
+from typing import Callable
 
 from sqlalchemy import delete, select, update
 
@@ -18,10 +20,12 @@ LOG = logging.getLogger(__name__)
 
 
 class HouseKeeping:
-    def __init__(self, cfg: Config, db: Database, compute: ComputeDriver) -> None:
+    def __init__(self, cfg: Config, db: Database, compute: ComputeDriver,
+                 rotate_certificates: Callable[[], list[str]] | None = None) -> None:
         self.cfg = cfg
         self.db = db
         self.compute = compute
+        self.rotate_certificates = rotate_certificates
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -46,6 +50,8 @@ class HouseKeeping:
         self.remove_deleted_amphorae()
         if self.cfg.house_keeping.orphan_cleanup:
             self.remove_orphans()
+        if self.rotate_certificates is not None:
+            self.rotate_certificates()
 
     def purge_deleted(self) -> int:
         cutoff = (dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)

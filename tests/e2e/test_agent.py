@@ -393,3 +393,38 @@ def test_restarted_agent_adopts_running_haproxy(amp: Amphora, backends: dict[str
     assert amp.client.put_config(amp.id, amp.ip, text, 4)["action"] == "unchanged"
     assert amp.client.put_config(amp.id, amp.ip, amp.config(backends["B"]), 5)["action"] == "reloaded"
     assert amp.get() == "B"
+
+
+def _served_serial(amp: Amphora, ca: LocalCA) -> int:
+    """The serial of the certificate the agent presents to a new connection."""
+    import ssl as ssl_mod
+    from cryptography import x509
+    ctx = ssl_mod.SSLContext(ssl_mod.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(str(ca.ca_cert_path))
+    ctx.load_cert_chain(str(ca.client_cert_path), str(ca.client_key_path))
+    with socket.create_connection((amp.ip, amp.port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname=amp.id) as conn:
+            der = conn.getpeercert(binary_form=True)
+    assert der is not None
+    return x509.load_der_x509_certificate(der).serial_number
+
+
+def test_certificate_rotation_applies_to_new_connections(amp: Amphora, ca: LocalCA) -> None:
+    from cryptography import x509
+    before = _served_serial(amp, ca)
+    issued = ca.issue_server_cert(amp.id, [amp.ip])
+    new_serial = x509.load_pem_x509_certificate(issued.cert_pem).serial_number
+    assert new_serial != before
+    assert amp.client.put_server_certificate(amp.id, amp.ip, issued.cert_pem + issued.key_pem) == {
+        "certificate": "replaced"}
+    assert _served_serial(amp, ca) == new_serial
+    assert (amp.base / "server.pem").read_bytes().strip() == issued.cert_pem.strip()
+    # A key that does not match, or no key: refused, and the agent keeps its certificate.
+    other = ca.issue_server_cert(amp.id, [amp.ip])
+    with pytest.raises(AgentError) as bad:
+        amp.client.put_server_certificate(amp.id, amp.ip, issued.cert_pem + other.key_pem)
+    assert bad.value.status == 400
+    with pytest.raises(AgentError):
+        amp.client.put_server_certificate(amp.id, amp.ip, issued.cert_pem)
+    assert _served_serial(amp, ca) == new_serial
+    assert amp.client.info(amp.id, amp.ip)["amphora_id"] == amp.id

@@ -112,6 +112,11 @@ class AgentClient:
         )
         return self._json(resp)
 
+    def put_server_certificate(self, amphora_id: str, ip: str, pem: bytes) -> dict[str, Any]:
+        """Rotate the agent's own certificate (certificate and key in one PEM body)."""
+        return self._json(self._request(amphora_id, ip, "PUT", f"{API}/certificate", body=pem,
+                                        headers={"Content-Type": "application/x-pem-file"}))
+
     def get_config(self, amphora_id: str, ip: str) -> tuple[str, int]:
         status, headers, body = self._request(amphora_id, ip, "GET", f"{API}/config")
         return body.decode("utf-8"), int(headers.get("x-portus-generation", "0"))
