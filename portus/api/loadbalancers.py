@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ipaddress
+from types import SimpleNamespace
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -50,11 +51,41 @@ class _Ref:
         self.id = obj_id
 
 
+# Lists read plain rows: the load balancer and its VIP in one statement, then the tags
+# and additional VIPs of the whole page in one statement each.
+_VIP_COLUMNS = ("ip_address", "port_id", "subnet_id", "network_id")
+
+
+def _page_columns(query: Any) -> Any:
+    lb, vip = m.LoadBalancer.__table__, m.Vip.__table__
+    return (query.with_only_columns(lb, *(vip.c[c].label(f"vip_{c}") for c in _VIP_COLUMNS))
+            .select_from(lb.outerjoin(vip)))
+
+
+def _serialize_rows(session: Session, rows: list[Any]) -> list[dict[str, Any]]:
+    lbs = []
+    for row in rows:
+        lb = SimpleNamespace(**row._mapping, tags=[], additional_vips=[])
+        lb.vip = (SimpleNamespace(**{c: getattr(row, f"vip_{c}") for c in _VIP_COLUMNS})
+                  if row.vip_subnet_id is not None else None)
+        lbs.append(lb)
+    by_id = {lb.id: lb for lb in lbs}
+    if by_id:
+        tag, extras = m.Tag.__table__.c, m.AdditionalVip.__table__
+        for resource_id, value in session.execute(
+                select(tag.resource_id, tag.tag).where(tag.resource_id.in_(by_id))
+                .order_by(tag.tag)):
+            by_id[resource_id].tags.append(value)
+        for av in session.execute(select(extras).where(extras.c.load_balancer_id.in_(by_id))):
+            by_id[av.load_balancer_id].additional_vips.append(av)
+    return _serialize(session, lbs)  # type: ignore[arg-type]
+
+
 LIST = collections.ListSpec(
     m.LoadBalancer, "loadbalancers",
     ("id", "name", "description", "project_id", "tenant_id", "admin_state_up", "provider",
      "provisioning_status", "operating_status", "flavor_id", "availability_zone"),
-    _serialize)
+    _serialize_rows, columns=_page_columns)
 
 
 @router.get("/loadbalancers")
@@ -116,7 +147,8 @@ def _create(svc: Services, req: s.LoadBalancerPOST, project_id: str,
             topology=placement.flavor.get("loadbalancer_topology", C.TOPOLOGY_SINGLE),
             flavor_id=req.flavor_id, availability_zone=req.availability_zone,
             provisioning_status=C.PENDING_CREATE,
-            operating_status=C.OFFLINE, desired_generation=1, applied_generation=0)
+            operating_status=C.OFFLINE, desired_generation=1, applied_generation=0,
+            listeners=[], pools=[], additional_vips=[])  # new: no lazy loads of empty lists
         lb.vip = m.Vip(ip_address=address, subnet_id=subnet.id, network_id=subnet.network_id,
                        port_id=m.new_id())
         session.add(lb)
