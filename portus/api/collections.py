@@ -144,7 +144,7 @@ def list_body(request: Request, session: Session, spec: ListSpec, query: Select[
     if limit is not None:
         query = query.limit(limit + 1)  # one more row tells whether a next page exists
     if spec.columns is not None:
-        rows: list[Any] = list(session.execute(spec.columns(query)).all())
+        rows: list[Any] = list(session.connection().execute(spec.columns(query)).all())
     else:
         rows = list(session.execute(query).scalars().unique())
     page_full = limit is not None and len(rows) > limit

@@ -143,7 +143,8 @@ def _create(svc: Services, req: s.LoadBalancerPOST, project_id: str,
             raise errors.APIError(f"No VIP address available in subnet {subnet.id}", 409) from None
         lb = m.LoadBalancer(
             id=m.new_id(), name=req.name, description=req.description, enabled=req.admin_state_up,
-            project_id=project_id, tags=req.tags or [], provider=placement.provider,
+            project_id=project_id, tag_rows=[m.Tag(tag=t) for t in req.tags or []],
+            provider=placement.provider,
             topology=placement.flavor.get("loadbalancer_topology", C.TOPOLOGY_SINGLE),
             flavor_id=req.flavor_id, availability_zone=req.availability_zone,
             provisioning_status=C.PENDING_CREATE,

@@ -43,7 +43,7 @@ def vip_in_use(session: Session, subnet_id: str) -> set[str]:
         select(vip.ip_address).where(vip.subnet_id == subnet_id, vip.ip_address.is_not(None)),
         select(extra.ip_address).where(extra.subnet_id == subnet_id,
                                        extra.ip_address.is_not(None)))
-    return {r for r in session.connection().execute(query).scalars() if r}
+    return {r for r in session.connection().execute(query).scalars().all() if r}
 
 
 def _taken(session: Session, subnet_id: str, address: str) -> bool:
