@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload, selectinload
 
 from portus.api import additional_vips, builders, collections, errors, schemas as s, views
 from portus.api import l7build
@@ -296,9 +296,12 @@ def _graph_pool(svc: Services, session: Session, body: s.PoolSingle,
 def show_loadbalancer(lb_id: str, request: Request, svc: Services = Depends(services),
                       who: Caller = Depends(caller)) -> dict[str, Any]:
     with svc.db.read() as session:
-        lb = get_lb(session, lb_id, who)
-        who.authorize("loadbalancer:get_one", lb.project_id)
-        body = _serialize(session, [lb])[0]
+        row = session.connection().execute(_page_columns(
+            select(m.LoadBalancer).where(m.LoadBalancer.id == lb_id))).first()
+        if row is None or row.provisioning_status == C.DELETED:
+            raise errors.NotFound(NAME, lb_id)
+        who.authorize("loadbalancer:get_one", row.project_id)
+        body = _serialize_rows(session, [row])[0]
     return {"loadbalancer": views.select_fields(body, request.query_params.getlist("fields"))}
 
 
@@ -371,9 +374,25 @@ def status_tree(session: Session, lb: m.LoadBalancer) -> dict[str, Any]:
 def show_status(lb_id: str, svc: Services = Depends(services),
                 who: Caller = Depends(caller)) -> dict[str, Any]:
     with svc.db.read() as session:
+        session.get(m.LoadBalancer, lb_id, options=_STATUS_TREE)  # then in the identity map
         lb = get_lb(session, lb_id, who)
         who.authorize("loadbalancer:get_status", lb.project_id)
         return status_tree(session, lb)
+
+
+# The status tree in one statement per level, without the tags every row would
+# otherwise load (default and redirect pools are found among the load balancer's pools).
+_STATUS_TREE = (
+    lazyload(m.LoadBalancer.tag_rows), lazyload(m.LoadBalancer.additional_vips),
+    selectinload(m.LoadBalancer.listeners).options(
+        lazyload(m.Listener.tag_rows),
+        selectinload(m.Listener.l7policies).options(
+            lazyload(m.L7Policy.tag_rows),
+            selectinload(m.L7Policy.rules).lazyload(m.L7Rule.tag_rows))),
+    selectinload(m.LoadBalancer.pools).options(
+        lazyload(m.Pool.tag_rows),
+        selectinload(m.Pool.members).lazyload(m.Member.tag_rows),
+        selectinload(m.Pool.health_monitor).lazyload(m.HealthMonitor.tag_rows)))
 
 
 @router.get("/loadbalancers/{lb_id}/stats")
