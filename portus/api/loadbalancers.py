@@ -21,10 +21,10 @@ router = APIRouter()
 NAME = "Load Balancer"
 
 
-def get_lb(session: Session, lb_id: str, who: Caller) -> m.LoadBalancer:
+def get_lb(session: Session, lb_id: str, who: Caller, options: Any = ()) -> m.LoadBalancer:
     """The load balancer, or 404. Only existence: the caller authorizes (another
-    project's load balancer is then 403, as in Octavia)."""
-    lb = session.get(m.LoadBalancer, lb_id)
+    project's load balancer is then 403, as in Octavia). `options`: loader options."""
+    lb = session.get(m.LoadBalancer, lb_id, options=options)
     if lb is None or lb.provisioning_status == C.DELETED:
         raise errors.NotFound(NAME, lb_id)
     return lb
@@ -374,8 +374,7 @@ def status_tree(session: Session, lb: m.LoadBalancer) -> dict[str, Any]:
 def show_status(lb_id: str, svc: Services = Depends(services),
                 who: Caller = Depends(caller)) -> dict[str, Any]:
     with svc.db.read() as session:
-        session.get(m.LoadBalancer, lb_id, options=_STATUS_TREE)  # then in the identity map
-        lb = get_lb(session, lb_id, who)
+        lb = get_lb(session, lb_id, who, options=_STATUS_TREE)
         who.authorize("loadbalancer:get_status", lb.project_id)
         return status_tree(session, lb)
 
