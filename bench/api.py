@@ -11,15 +11,19 @@ Only loopback endpoints are accepted. Loops are bounded in count and time.
 portus is started here with the `noop` provider (no amphorae: only the control plane
 is measured) on its own database; `--octavia URL` adds the real Octavia API started by
 ../shared/anchors/octavia/start.sh (noop compute/network/amphora drivers) and prints
-portus/Octavia ratios. Prints figures; asserts nothing.
+portus/Octavia ratios. Both are seeded first; then each figure is taken on portus and
+at once on Octavia, so the load of a shared machine weighs on both sides of a ratio.
+Prints figures and the load average; asserts nothing.
 
   .venv/bin/python bench/api.py [--lbs 1000] [--database URL] [--octavia http://127.0.0.1:19876]
+                                [--seed-seconds 900]
 """
 from __future__ import annotations
 
 import argparse
 import http.client
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -114,7 +118,11 @@ def seed(api: Client, subnet: str, provider: str | None, n: int, max_s: float) -
     def one(i: int) -> str | None:
         if time.monotonic() - started > max_s:
             return None
-        code, out = api.call("POST", "/v2/lbaas/loadbalancers", lb_body(subnet, provider, f"seed-{i}"))
+        try:
+            code, out = api.call("POST", "/v2/lbaas/loadbalancers",
+                                 lb_body(subnet, provider, f"seed-{i}"))
+        except (http.client.HTTPException, OSError):  # an overloaded endpoint timed out
+            return None
         return out["loadbalancer"]["id"] if code == 201 else None
 
     with ThreadPoolExecutor(8) as pool:
@@ -172,41 +180,66 @@ def create_rps(api: Client, subnet: str, provider: str | None, clients: int, tot
     return done / (time.perf_counter() - started)
 
 
-def measure(name: str, api: Client, subnet: str, provider: str | None, n: int) -> dict[str, Any]:
-    print(f"{name}:", flush=True)
-    ids = seed(api, subnet, provider, n, max_s=900)
-    rng = random.Random()
-    pools: dict[str, str] = {}
+class Target:
+    """One endpoint under test and what its figures need."""
 
-    def pool_of(lb_id: str) -> str:
-        if lb_id not in pools:
-            _, body = api.call("GET", f"/v2/lbaas/pools?loadbalancer_id={lb_id}&fields=id")
-            pools[lb_id] = body["pools"][0]["id"]
-        return pools[lb_id]
+    def __init__(self, name: str, api: Client, subnet: str, provider: str | None) -> None:
+        self.name, self.api, self.subnet, self.provider = name, api, subnet, provider
+        self.ids: list[str] = []
+        self.pools: dict[str, str] = {}
+        self.rng = random.Random()
 
-    figures: dict[str, Any] = {}
-    figures["list"] = latencies(lambda: api.call("GET", "/v2/lbaas/loadbalancers")[0], 20)
-    figures["show"] = latencies(
-        lambda: api.call("GET", f"/v2/lbaas/loadbalancers/{rng.choice(ids)}")[0], 300)
-    figures["status tree"] = latencies(
-        lambda: api.call("GET", f"/v2/lbaas/loadbalancers/{rng.choice(ids)}/status")[0], 300)
-    targets = rng.sample(ids, min(100, len(ids)))
-    for lb_id in targets:
-        pool_of(lb_id)
-    it = iter(targets)
-    figures["member create"] = latencies(lambda: api.call(
-        "POST", f"/v2/lbaas/pools/{pool_of(next(it))}/members",
-        {"member": {"address": f"10.9.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
-                    "protocol_port": rng.randint(1024, 65535)}})[0], len(targets))
-    figures["creates/s, 1 client"] = create_rps(api, subnet, provider, 1, 150)
-    figures["creates/s, 8 clients"] = create_rps(api, subnet, provider, 8, 400)
-    for key, value in figures.items():
-        if isinstance(value, list):
-            print(f"  {key:<22} median {statistics.median(value) * 1000:8.2f} ms   "
-                  f"p99 {pct(value, 99) * 1000:8.2f} ms   ({len(value)} requests)", flush=True)
-        else:
-            print(f"  {key:<22} {value:8.1f}", flush=True)
-    return figures
+    def pool_of(self, lb_id: str) -> str:
+        if lb_id not in self.pools:
+            _, body = self.api.call("GET", f"/v2/lbaas/pools?loadbalancer_id={lb_id}&fields=id")
+            self.pools[lb_id] = body["pools"][0]["id"]
+        return self.pools[lb_id]
+
+    def figure(self, key: str) -> list[float] | float:
+        api, rng, ids = self.api, self.rng, self.ids
+        if key == "list":
+            return latencies(lambda: api.call("GET", "/v2/lbaas/loadbalancers")[0], 20)
+        if key == "show":
+            return latencies(
+                lambda: api.call("GET", f"/v2/lbaas/loadbalancers/{rng.choice(ids)}")[0], 300)
+        if key == "status tree":
+            return latencies(lambda: api.call(
+                "GET", f"/v2/lbaas/loadbalancers/{rng.choice(ids)}/status")[0], 300)
+        if key == "member create":
+            targets = rng.sample(ids, min(100, len(ids)))
+            for lb_id in targets:
+                self.pool_of(lb_id)
+            it = iter(targets)
+            return latencies(lambda: api.call(
+                "POST", f"/v2/lbaas/pools/{self.pool_of(next(it))}/members",
+                {"member": {"address": f"10.9.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
+                            "protocol_port": rng.randint(1024, 65535)}})[0], len(targets))
+        clients, total = {"creates/s, 1 client": (1, 150), "creates/s, 8 clients": (8, 400)}[key]
+        return create_rps(api, self.subnet, self.provider, clients, total)
+
+
+FIGURES = ("list", "show", "status tree", "member create", "creates/s, 1 client",
+           "creates/s, 8 clients")
+
+
+def measure(targets: list[Target], n: int, seed_s: float) -> dict[str, dict[str, Any]]:
+    """Seed every target, then take each figure on every target in turn, so a change in
+    the machine's load (shared machines) shifts both sides of a ratio alike."""
+    for target in targets:
+        print(f"{target.name}:", flush=True)
+        target.ids = seed(target.api, target.subnet, target.provider, n, max_s=seed_s)
+    results: dict[str, dict[str, Any]] = {t.name: {} for t in targets}
+    for key in FIGURES:
+        for target in targets:
+            value = target.figure(key)
+            results[target.name][key] = value
+            if isinstance(value, list):
+                print(f"  {target.name:<8} {key:<22} median {statistics.median(value) * 1000:8.2f} ms"
+                      f"   p99 {pct(value, 99) * 1000:8.2f} ms   ({len(value)} requests)",
+                      flush=True)
+            else:
+                print(f"  {target.name:<8} {key:<22} {value:8.1f}", flush=True)
+    return results
 
 
 def start_portus(tmp: Path, database: str, port: int) -> subprocess.Popen[bytes]:
@@ -251,31 +284,38 @@ def main() -> int:
                         "(default: SQLite in a temporary directory)")
     parser.add_argument("--port", type=int, default=19880)
     parser.add_argument("--octavia", default="", help="also measure this Octavia endpoint")
+    parser.add_argument("--seed-seconds", type=float, default=900,
+                        help="stop seeding an endpoint after this long (it keeps what it "
+                        "has; seeded load balancers are reused by the next run)")
     args = parser.parse_args()
-    results: dict[str, dict[str, Any]] = {}
+    print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
+          f"on {os.cpu_count()} CPUs", flush=True)
     with tempfile.TemporaryDirectory(prefix="portus-api-bench-") as tmp:
         database = args.database or f"sqlite:///{tmp}/portus.db"
         proc = start_portus(Path(tmp), database, args.port)
         try:
-            api = Client(f"http://127.0.0.1:{args.port}", "bench")
             sys.path.insert(0, str(ROOT))
             from portus.common.config import SubnetConfig
             subnet = SubnetConfig(name="bench", cidr="10.96.0.0/16")
             subnet.finish(0)
-            results["portus"] = measure(f"portus (noop provider, {database.split(':')[0]})",
-                                        api, subnet.id, "noop", args.lbs)
+            print(f"portus: noop provider, {database.split(':')[0]}", flush=True)
+            targets = [Target("portus", Client(f"http://127.0.0.1:{args.port}", "bench"),
+                              subnet.id, "noop")]
+            if args.octavia:
+                print("Octavia: amphora provider, noop drivers", flush=True)
+                targets.append(Target("Octavia", Client(args.octavia, "bench"), OCTAVIA_SUBNET,
+                                      None))
+            results = measure(targets, args.lbs, args.seed_seconds)
         finally:
             proc.terminate()
             proc.wait(30)
             subprocess.run(["ip", "link", "del", "pbench-mgmt"], capture_output=True)
             subprocess.run(["ip", "link", "del", "pbench-vip"], capture_output=True)
+    print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
     if args.octavia:
-        results["octavia"] = measure("Octavia (amphora provider, noop drivers)",
-                                     Client(args.octavia, "bench"), OCTAVIA_SUBNET, None,
-                                     args.lbs)
         print("portus vs Octavia (how many times better; goal ≥ 3):")
         for key, ours in results["portus"].items():
-            theirs = results["octavia"][key]
+            theirs = results["Octavia"][key]
             if isinstance(ours, list):
                 print(f"  {key:<22} median {statistics.median(theirs) / statistics.median(ours):6.1f}x"
                       f"   p99 {pct(theirs, 99) / pct(ours, 99):6.1f}x")

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Awaitable, Callable
+from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portus.api import amphorae
 from portus.api import auth
@@ -74,16 +76,7 @@ def create_app(svc: Services) -> FastAPI:
     app.add_middleware(auth.AuthMiddleware, authenticator=auth.build(svc.cfg, svc.db))
     http_limits.install(app, svc.cfg.api)  # body size limit, CORS (inside the request id)
 
-    @app.middleware("http")
-    async def request_id(request: Request,
-                         call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        accept = request.headers.get("accept", "")
-        if accept and not _accepts_json(accept) and not _is_payload(request.url.path):
-            response: Response = errors.fault(406, "Only application/json is supported.")
-        else:
-            response = await call_next(request)
-        response.headers["X-Openstack-Request-Id"] = "req-" + str(uuid.uuid4())
-        return response
+    app.add_middleware(RequestId)
 
     @app.get("/", include_in_schema=False)
     def versions(request: Request) -> dict[str, Any]:
@@ -100,6 +93,32 @@ def create_app(svc: Services) -> FastAPI:
 def _is_payload(path: str) -> bool:
     """A secret's payload is served in its own content type, as Barbican does."""
     return path.startswith(secrets.PREFIX + "/") and path.endswith("/payload")
+
+
+class RequestId:
+    """Plain ASGI (no per-request task and body streams, as a BaseHTTPMiddleware has):
+    an X-Openstack-Request-Id on every answer, 406 unless the client accepts JSON."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        header = (b"x-openstack-request-id", b"req-" + str(uuid.uuid4()).encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        accept = Headers(scope=scope).get("accept", "")
+        if accept and not _accepts_json(accept) and not _is_payload(scope["path"]):
+            fault = errors.fault(406, "Only application/json is supported.")
+            await fault(scope, receive, send_with_id)
+            return
+        await self.app(scope, receive, send_with_id)
 
 
 def _accepts_json(accept: str) -> bool:

@@ -131,7 +131,7 @@ def _named(body: Any, project_id: str) -> dict[str, Any]:
         "description": getattr(body, "description", None),
         "enabled": body.admin_state_up,
         "project_id": project_id,
-        "tags": body.tags or [],
+        "tag_rows": [m.Tag(tag=t) for t in body.tags or []],  # set: no lazy load after flush
         "provisioning_status": C.PENDING_CREATE,
         "operating_status": C.OFFLINE,
     }

@@ -31,6 +31,9 @@ class ListSpec:
     key: str = "id"
     default_sort: tuple[str, ...] = ("created_at", "id")
     links_key: str = ""  # empty: "<plural>_links"
+    # Turns the page's query into one of plain columns: `serialize` then gets rows
+    # (named tuples) instead of ORM objects, which are far slower to load by the 1,000.
+    columns: Callable[[Select[Any]], Select[Any]] | None = None
 
 
 def _coerce(column: Any, value: str) -> Any:
@@ -140,7 +143,10 @@ def list_body(request: Request, session: Session, spec: ListSpec, query: Select[
     query = query.order_by(*order)
     if limit is not None:
         query = query.limit(limit + 1)  # one more row tells whether a next page exists
-    rows = list(session.execute(query).scalars().unique())
+    if spec.columns is not None:
+        rows: list[Any] = list(session.connection().execute(spec.columns(query)).all())
+    else:
+        rows = list(session.execute(query).scalars().unique())
     page_full = limit is not None and len(rows) > limit
     rows = rows[:limit]
     if page_reverse:

@@ -91,11 +91,13 @@ class Caller:
         return project
 
 
-def services(request: Request) -> Services:
+# The two dependencies are coroutines although they never wait: FastAPI runs a plain
+# function dependency in the thread pool, a hop per dependency per request.
+async def services(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
 
 
-def caller(request: Request) -> Caller:
+async def caller(request: Request) -> Caller:
     """The Caller of this request, from the identity the auth middleware found."""
     identity = auth.identity_of(request.scope)
     if identity is None:  # a route outside the middleware's reach: nothing is allowed

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import ipaddress
+from types import SimpleNamespace
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload, selectinload
 
 from portus.api import additional_vips, builders, collections, errors, schemas as s, views
 from portus.api import l7build
@@ -20,10 +21,10 @@ router = APIRouter()
 NAME = "Load Balancer"
 
 
-def get_lb(session: Session, lb_id: str, who: Caller) -> m.LoadBalancer:
+def get_lb(session: Session, lb_id: str, who: Caller, options: Any = ()) -> m.LoadBalancer:
     """The load balancer, or 404. Only existence: the caller authorizes (another
-    project's load balancer is then 403, as in Octavia)."""
-    lb = session.get(m.LoadBalancer, lb_id)
+    project's load balancer is then 403, as in Octavia). `options`: loader options."""
+    lb = session.get(m.LoadBalancer, lb_id, options=options)
     if lb is None or lb.provisioning_status == C.DELETED:
         raise errors.NotFound(NAME, lb_id)
     return lb
@@ -50,11 +51,41 @@ class _Ref:
         self.id = obj_id
 
 
+# Lists read plain rows: the load balancer and its VIP in one statement, then the tags
+# and additional VIPs of the whole page in one statement each.
+_VIP_COLUMNS = ("ip_address", "port_id", "subnet_id", "network_id")
+
+
+def _page_columns(query: Any) -> Any:
+    lb, vip = m.LoadBalancer.__table__, m.Vip.__table__
+    return (query.with_only_columns(lb, *(vip.c[c].label(f"vip_{c}") for c in _VIP_COLUMNS))
+            .select_from(lb.outerjoin(vip)))
+
+
+def _serialize_rows(session: Session, rows: list[Any]) -> list[dict[str, Any]]:
+    lbs = []
+    for row in rows:
+        lb = SimpleNamespace(**row._mapping, tags=[], additional_vips=[])
+        lb.vip = (SimpleNamespace(**{c: getattr(row, f"vip_{c}") for c in _VIP_COLUMNS})
+                  if row.vip_subnet_id is not None else None)
+        lbs.append(lb)
+    by_id = {lb.id: lb for lb in lbs}
+    if by_id:
+        tag, extras = m.Tag.__table__.c, m.AdditionalVip.__table__
+        for resource_id, value in session.execute(
+                select(tag.resource_id, tag.tag).where(tag.resource_id.in_(by_id))
+                .order_by(tag.tag)):
+            by_id[resource_id].tags.append(value)
+        for av in session.execute(select(extras).where(extras.c.load_balancer_id.in_(by_id))):
+            by_id[av.load_balancer_id].additional_vips.append(av)
+    return _serialize(session, lbs)  # type: ignore[arg-type]
+
+
 LIST = collections.ListSpec(
     m.LoadBalancer, "loadbalancers",
     ("id", "name", "description", "project_id", "tenant_id", "admin_state_up", "provider",
      "provisioning_status", "operating_status", "flavor_id", "availability_zone"),
-    _serialize)
+    _serialize_rows, columns=_page_columns)
 
 
 @router.get("/loadbalancers")
@@ -127,12 +158,14 @@ def _create(svc: Services, req: s.LoadBalancerPOST, project_id: str,
             raise errors.APIError(f"No VIP address available in subnet {subnet.id}", 409) from None
         lb = m.LoadBalancer(
             id=m.new_id(), name=req.name, description=req.description, enabled=req.admin_state_up,
-            project_id=project_id, tags=req.tags or [], provider=placement.provider,
+            project_id=project_id, tag_rows=[m.Tag(tag=t) for t in req.tags or []],
+            provider=placement.provider,
             topology=placement.flavor.get("loadbalancer_topology",
                                           svc.cfg.controller.loadbalancer_topology),
             flavor_id=req.flavor_id, availability_zone=req.availability_zone,
             provisioning_status=C.PENDING_CREATE,
-            operating_status=C.OFFLINE, desired_generation=1, applied_generation=0)
+            operating_status=C.OFFLINE, desired_generation=1, applied_generation=0,
+            listeners=[], pools=[], additional_vips=[])  # new: no lazy loads of empty lists
         lb.vip = m.Vip(ip_address=address, subnet_id=subnet.id, network_id=subnet.network_id,
                        port_id=m.new_id())
         session.add(lb)
@@ -280,9 +313,12 @@ def _graph_pool(svc: Services, session: Session, body: s.PoolSingle,
 def show_loadbalancer(lb_id: str, request: Request, svc: Services = Depends(services),
                       who: Caller = Depends(caller)) -> dict[str, Any]:
     with svc.db.read() as session:
-        lb = get_lb(session, lb_id, who)
-        who.authorize("loadbalancer:get_one", lb.project_id)
-        body = _serialize(session, [lb])[0]
+        row = session.connection().execute(_page_columns(
+            select(m.LoadBalancer).where(m.LoadBalancer.id == lb_id))).first()
+        if row is None or row.provisioning_status == C.DELETED:
+            raise errors.NotFound(NAME, lb_id)
+        who.authorize("loadbalancer:get_one", row.project_id)
+        body = _serialize_rows(session, [row])[0]
     return {"loadbalancer": views.select_fields(body, request.query_params.getlist("fields"))}
 
 
@@ -356,9 +392,24 @@ def status_tree(session: Session, lb: m.LoadBalancer) -> dict[str, Any]:
 def show_status(lb_id: str, svc: Services = Depends(services),
                 who: Caller = Depends(caller)) -> dict[str, Any]:
     with svc.db.read() as session:
-        lb = get_lb(session, lb_id, who)
+        lb = get_lb(session, lb_id, who, options=_STATUS_TREE)
         who.authorize("loadbalancer:get_status", lb.project_id)
         return status_tree(session, lb)
+
+
+# The status tree in one statement per level, without the tags every row would
+# otherwise load (default and redirect pools are found among the load balancer's pools).
+_STATUS_TREE = (
+    lazyload(m.LoadBalancer.tag_rows), lazyload(m.LoadBalancer.additional_vips),
+    selectinload(m.LoadBalancer.listeners).options(
+        lazyload(m.Listener.tag_rows),
+        selectinload(m.Listener.l7policies).options(
+            lazyload(m.L7Policy.tag_rows),
+            selectinload(m.L7Policy.rules).lazyload(m.L7Rule.tag_rows))),
+    selectinload(m.LoadBalancer.pools).options(
+        lazyload(m.Pool.tag_rows),
+        selectinload(m.Pool.members).lazyload(m.Member.tag_rows),
+        selectinload(m.Pool.health_monitor).lazyload(m.HealthMonitor.tag_rows)))
 
 
 @router.get("/loadbalancers/{lb_id}/stats")

@@ -5,7 +5,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portus.api import builders, collections, errors, schemas as s, views
 from portus.api import quota
@@ -61,6 +62,9 @@ def create_member(pool_id: str, body: s.MemberCreate, svc: Services = Depends(se
             raise errors.Conflict(f"Another member on this pool is already using ip "
                                   f"{req.address} on protocol_port {req.protocol_port}")
         status.lock_pool_child(session, pool)
+        # pool.load_balancer.vip is needed: load it alone (not the additional VIPs and tags).
+        set_committed_value(pool, "load_balancer", session.get(
+            m.LoadBalancer, pool.load_balancer_id, options=_LB_AND_VIP))
         member = builders.new_member(svc.cfg, req, pool, project_id,
                                      pool.health_monitor is not None)
         session.add(member)
@@ -69,6 +73,9 @@ def create_member(pool_id: str, body: s.MemberCreate, svc: Services = Depends(se
         out = views.member(member)
     svc.notify(pool.load_balancer_id)
     return {"member": out}
+
+
+_LB_AND_VIP = (lazyload(m.LoadBalancer.tag_rows), lazyload(m.LoadBalancer.additional_vips))
 
 
 @router.get("/pools/{pool_id}/members/{member_id}")

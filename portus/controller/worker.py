@@ -49,6 +49,8 @@ class Reconciler:
     def converge(self, lb_id: str) -> float | None:
         """Converge one load balancer. Returns a delay to retry after, or None when done
         (or when another controller holds the lease)."""
+        if self._converge_without_amphorae(lb_id):
+            return None
         if not self.leases.claim(lb_id):
             return None
         try:
@@ -65,13 +67,6 @@ class Reconciler:
                         maxconn = amphora_maxconn(self.cfg, session, lb)
                         vips = (virtual_addresses(self.cfg, lb)
                                 if lb.topology == C.TOPOLOGY_ACTIVE_STANDBY else ())
-                    builds = builds_amphorae(self.cfg, lb.provider)
-                if not builds:
-                    # The noop provider: nothing to build, the desired state is the result.
-                    if self._finish_without_amphorae(lb_id, None if deleting else
-                                                     lb.desired_generation):
-                        return None
-                    continue
                 if deleting:
                     self._delete(lb_id)
                     return None
@@ -124,18 +119,30 @@ class Reconciler:
             if not (exc.status == 404 and not doc["listeners"]):
                 raise
 
-    def _finish_without_amphorae(self, lb_id: str, generation: int | None) -> bool:
-        """Mark converged (or DELETED when generation is None); False if it changed meanwhile."""
-        with self.db.write() as session:
-            if generation is None:
-                status.mark_deleted(session, lb_id)
-                LOG.info("load balancer %s deleted (no amphorae)", lb_id)
-                return True
-            done = status.finish_generation(session, lb_id, generation)
-        if done:
-            LOG.info("load balancer %s converged at generation %d (no amphorae)", lb_id,
-                     generation)
-        return done
+    def _converge_without_amphorae(self, lb_id: str) -> bool:
+        """The noop provider: nothing to build, the desired state is the result. No
+        lease: each pass is one idempotent transaction. False when the load balancer
+        builds amphorae (the caller converges it)."""
+        lb = m.LoadBalancer
+        with self.db.read() as session:  # the provider of a load balancer never changes
+            provider = session.execute(select(lb.provider).where(lb.id == lb_id)).scalar()
+        if builds_amphorae(self.cfg, provider):
+            return False
+        while True:
+            with self.db.write() as session:
+                row = session.execute(select(lb.provisioning_status, lb.desired_generation)
+                                      .where(lb.id == lb_id)).one_or_none()
+                if row is None or row.provisioning_status not in C.PENDING_STATUSES:
+                    return True
+                if row.provisioning_status == C.PENDING_DELETE:
+                    status.mark_deleted(session, lb_id)
+                    LOG.info("load balancer %s deleted (no amphorae)", lb_id)
+                    return True
+                if status.finish_generation(session, lb_id, row.desired_generation):
+                    LOG.info("load balancer %s converged at generation %d (no amphorae)",
+                             lb_id, row.desired_generation)
+                    return True
+            # A change committed between the read and the update: converge it too.
 
     def _delete(self, lb_id: str) -> None:
         self.amphorae.remove_all(lb_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, union_all
 from sqlalchemy.orm import Session
 
 from portus.common import constants as C
@@ -41,12 +41,16 @@ def _pick(start: ipaddress._BaseAddress, end: ipaddress._BaseAddress, used: set[
 
 
 def vip_in_use(session: Session, subnet_id: str) -> set[str]:
-    rows = session.execute(select(m.Vip.ip_address).where(m.Vip.subnet_id == subnet_id,
-                                                          m.Vip.ip_address.is_not(None)))
-    used = {r for r in rows.scalars() if r}
-    extra = session.execute(select(m.AdditionalVip.ip_address).where(
-        m.AdditionalVip.subnet_id == subnet_id, m.AdditionalVip.ip_address.is_not(None)))
-    return used | {r for r in extra.scalars() if r} | _vrrp_in_use(session, subnet_id)
+    # One Core statement on the session's connection: thousands of plain strings,
+    # without the ORM's per-row result processing (so flush what is pending first).
+    session.flush()
+    vip, extra = m.Vip.__table__.c, m.AdditionalVip.__table__.c
+    query = union_all(
+        select(vip.ip_address).where(vip.subnet_id == subnet_id, vip.ip_address.is_not(None)),
+        select(extra.ip_address).where(extra.subnet_id == subnet_id,
+                                       extra.ip_address.is_not(None)))
+    used = {r for r in session.connection().execute(query).scalars().all() if r}
+    return used | _vrrp_in_use(session, subnet_id)
 
 
 def _live_vrrp(subnet_id: str) -> Select[str | None]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from sqlalchemy import case, delete, event, or_, select, update
+from sqlalchemy import case, delete, event, exists, or_, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
@@ -200,6 +200,12 @@ def _purge_pending_deletes(session: Session, lb_id: str) -> None:
     """Delete the rows marked PENDING_DELETE and everything under them. Ids are read
     first, then deleted children before parents."""
     pending = C.PENDING_DELETE
+    # Usually nothing is being deleted: one statement says so (everything doomed is
+    # PENDING_DELETE or under something that is).
+    if session.execute(select(or_(*(
+            exists().where(_in_tree(cls, lb_id), cls.provisioning_status == pending)
+            for cls in _TREE_CLASSES)))).scalar() in (None, False, 0):
+        return
     listeners = _ids(session, select(m.Listener.id).where(
         _in_tree(m.Listener, lb_id), m.Listener.provisioning_status == pending))
     pools = _ids(session, select(m.Pool.id).where(
