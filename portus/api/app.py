@@ -83,11 +83,11 @@ def create_app(svc: Services) -> FastAPI:
         response.headers["X-Openstack-Request-Id"] = "req-" + str(uuid.uuid4())
         return response
 
-    @app.get("/", include_in_schema=False)
+    @app.get("/")
     def versions(request: Request) -> dict[str, Any]:
         return {"versions": _versions(request, svc)}
 
-    @app.get("/v2", include_in_schema=False)
+    @app.get("/v2")
     @app.get("/v2.0", include_in_schema=False)
     def version_v2(request: Request) -> dict[str, Any]:
         return {"version": _versions(request, svc)[-1]}

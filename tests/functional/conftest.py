@@ -31,6 +31,7 @@ from portus.common import config
 from portus.common.config import Config, load
 from portus.db import migrate, models as m, status
 from portus.db.session import Database
+from tests.openapi_conformance import Conformance
 
 with warnings.catch_warnings():
     # Starlette nags about httpx vs httpx2 on import; it changes nothing here.
@@ -227,6 +228,14 @@ class Api(TestClient):
         self.db = db
         self.cfg = cfg
         self.woken = woken
+        self.conformance = Conformance(app.openapi())
+
+    def request(self, method: str, url: Any, *args: Any, **kwargs: Any) -> Any:
+        """Every response is also checked against the published OpenAPI document."""
+        response = super().request(method, url, *args, **kwargs)
+        self.conformance.check(method, response.request.url.path, response.status_code,
+                               response.content)
+        return response
 
     @property
     def backend(self) -> str:
