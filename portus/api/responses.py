@@ -42,6 +42,7 @@ class Family:
     plural: str
     model: type[BaseModel]
     links: str | None = ""  # the list's links key: "" is plural + "_links"; None: none
+    links_model: str = "Link"  # what that key holds: a list of these (Link), or one
     paged: bool = True  # a collections.list_response: bad filters, sorts, markers are 400
     fields: bool = True  # `fields=` may shorten the objects a GET shows
     created: type[BaseModel] | None = None  # the POST answer, when it differs
@@ -73,8 +74,8 @@ FAMILIES = (
     Family(NET + "/qos/policies", "policy", "policies", rm.Nothing, links=None, paged=False),
     Family(NET + "/security-groups", "security_group", "security_groups", rm.Nothing,
            links=None, paged=False),
-    Family("/projects", "project", "projects", rm.Project, links=None, paged=False,
-           fields=False),
+    Family("/projects", "project", "projects", rm.Project, links="links",
+           links_model="ProjectListLinks", paged=False, fields=False),
 )
 
 
@@ -170,10 +171,10 @@ def _paged(method: str, path: str) -> bool:
 def _links(path: str) -> tuple[str, dict[str, Any]] | None:
     for family in FAMILIES:
         if family.path == path and family.links is not None:
-            return (family.links or family.plural + "_links",
-                    {"type": "array", "items": {"$ref": _REF.format(model="Link")}})
-    if path == "/projects":
-        return "links", {"$ref": _REF.format(model="ProjectListLinks")}
+            ref = {"$ref": _REF.format(model=family.links_model)}
+            if family.links_model == "Link":
+                return family.links or family.plural + "_links", {"type": "array", "items": ref}
+            return family.links, ref
     return None
 
 
