@@ -294,7 +294,9 @@ def _clean_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def _cli_runner() -> Iterator[_Runner | None]:
+def _cli_runner(_portus: Portus) -> Iterator[_Runner | None]:
+    """One runner per server: the CLI's libraries remember endpoints across commands,
+    so a runner must not outlive the server (each database has its own)."""
     if os.environ.get("PORTUS_CLI_FRESH"):
         yield None
         return
