@@ -78,11 +78,11 @@ def create_app(svc: Services) -> FastAPI:
 
     app.add_middleware(RequestId)
 
-    @app.get("/", include_in_schema=False)
+    @app.get("/")
     def versions(request: Request) -> dict[str, Any]:
         return {"versions": _versions(request, svc)}
 
-    @app.get("/v2", include_in_schema=False)
+    @app.get("/v2")
     @app.get("/v2.0", include_in_schema=False)
     def version_v2(request: Request) -> dict[str, Any]:
         return {"version": _versions(request, svc)[-1]}

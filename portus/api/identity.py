@@ -26,13 +26,13 @@ def _noauth(svc: Services) -> None:
         raise errors.APIError("The resource could not be found.", 404)
 
 
-@router.get("/projects/{project_id}", include_in_schema=False)
+@router.get("/projects/{project_id}")
 def show_project(project_id: str, svc: Services = Depends(services)) -> dict[str, Any]:
     _noauth(svc)
     return {"project": _project(project_id)}
 
 
-@router.get("/projects", include_in_schema=False)
+@router.get("/projects")
 def list_projects(request: Request, svc: Services = Depends(services)) -> dict[str, Any]:
     _noauth(svc)
     names = request.query_params.getlist("name") + request.query_params.getlist("id")

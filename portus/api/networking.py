@@ -80,7 +80,7 @@ def _fields(item: dict[str, Any], fields: list[str]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if k in fields} if fields else item
 
 
-@discovery.get("/", include_in_schema=False)
+@discovery.get("/")
 def versions(request: Request, svc: Services = Depends(services)) -> dict[str, Any]:
     base = (svc.cfg.api.api_base_uri or str(request.base_url)).rstrip("/")
     return {"versions": [{"id": "v2.0", "status": "CURRENT",

@@ -2,9 +2,9 @@
 portus served over real HTTP, without Keystone and without Neutron.
 
 The API runs under uvicorn in a background thread on 127.0.0.1 (a free port), on a
-private database of this xdist worker: SQLite by default; PORTUS_CLIENT_DATABASES
-chooses others ("sqlite,postgresql,mariadb", same server settings as the functional
-tests). A background `Converger` plays the worker with the noop-provider idea (no
+private database of this xdist worker, on each database of the functional tests
+(SQLite, PostgreSQL and MariaDB; PORTUS_TEST_DATABASES narrows, see
+tests/functional/conftest.py). A background `Converger` plays the worker with the noop-provider idea (no
 amphorae): shortly after the API wakes it for a load balancer, the pending generation
 is marked applied (ACTIVE) or the load balancer DELETED, as a real worker would once
 the amphorae run the desired state.
@@ -32,8 +32,7 @@ from portus.common import constants as C
 from portus.common.config import Config, load
 from portus.db import migrate, models as m, status
 from portus.db.session import Database
-from tests.functional.conftest import (ALL_BACKENDS, database_name, empty_tables,
-                                       private_database)
+from tests.functional.conftest import BACKENDS, database_name, empty_tables, private_database
 
 OPENSTACK = str(Path(sys.executable).with_name("openstack"))
 # A second subnet, so tests can tell names and ids of several subnets apart.
@@ -50,15 +49,6 @@ def make_config(tmp: Path) -> Config:
         "[[network.subnets]]\n" + "".join(f'{k} = "{v}"\n' for k, v in sn.items())
         for sn in SUBNETS))
     return load(str(toml), environ={}, overrides={"data_dir": str(tmp / "data")})
-
-
-def client_backends() -> tuple[str, ...]:
-    raw = os.environ.get("PORTUS_CLIENT_DATABASES", "sqlite")
-    chosen = tuple(w.strip().lower() for w in raw.split(",") if w.strip())
-    for name in chosen:
-        if name not in ALL_BACKENDS:
-            raise pytest.UsageError(f"PORTUS_CLIENT_DATABASES: unknown database {name!r}")
-    return chosen or ("sqlite",)
 
 
 # --- the worker ----------------------------------------------------------------------
@@ -216,7 +206,7 @@ def serve(app: Any) -> Iterator[str]:
         sock.close()
 
 
-@pytest.fixture(scope="session", params=client_backends())
+@pytest.fixture(scope="session", params=BACKENDS)
 def _portus(request: pytest.FixtureRequest,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portus]:
     backend: str = request.param
@@ -304,7 +294,9 @@ def _clean_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def _cli_runner() -> Iterator[_Runner | None]:
+def _cli_runner(_portus: Portus) -> Iterator[_Runner | None]:
+    """One runner per server: the CLI's libraries remember endpoints across commands,
+    so a runner must not outlive the server (each database has its own)."""
     if os.environ.get("PORTUS_CLI_FRESH"):
         yield None
         return

@@ -31,6 +31,7 @@ from portus.common import config
 from portus.common.config import Config, load
 from portus.db import migrate, models as m, status
 from portus.db.session import Database
+from tests.openapi_conformance import Conformance
 
 with warnings.catch_warnings():
     # Starlette nags about httpx vs httpx2 on import; it changes nothing here.
@@ -113,11 +114,19 @@ def _drop(conn: Any, backend: str, name: str) -> None:
     conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {_quote(backend, name)}{force}")
 
 
+def database_url(backend: str, name: str, tmp: Path) -> str:
+    """The URL private_database(backend, name, tmp) yields (known before it exists)."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp / (name + '.db')}"
+    return make_url(SERVER_URLS[backend]).set(database=name).render_as_string(
+        hide_password=False)
+
+
 @contextmanager
 def private_database(backend: str, name: str, tmp: Path) -> Iterator[str]:
     """An empty database of its own; yields its URL and drops it afterwards."""
     if backend == "sqlite":
-        yield f"sqlite:///{tmp / (name + '.db')}"
+        yield database_url(backend, name, tmp)
         return
     admin = _admin_engine(backend)
     try:
@@ -126,8 +135,7 @@ def private_database(backend: str, name: str, tmp: Path) -> Iterator[str]:
             extra = " CHARACTER SET utf8mb4" if backend == "mariadb" else ""
             conn.exec_driver_sql(f"CREATE DATABASE {_quote(backend, name)}{extra}")
         try:
-            yield make_url(SERVER_URLS[backend]).set(database=name).render_as_string(
-                hide_password=False)
+            yield database_url(backend, name, tmp)
         finally:
             with admin.connect() as conn:
                 _drop(conn, backend, name)
@@ -227,6 +235,14 @@ class Api(TestClient):
         self.db = db
         self.cfg = cfg
         self.woken = woken
+        self.conformance = Conformance(app.openapi())
+
+    def request(self, method: str, url: Any, *args: Any, **kwargs: Any) -> Any:
+        """Every response is also checked against the published OpenAPI document."""
+        response = super().request(method, url, *args, **kwargs)
+        self.conformance.check(method, response.request.url.path, response.status_code,
+                               response.content)
+        return response
 
     @property
     def backend(self) -> str:
