@@ -99,31 +99,16 @@ Stats = body("Stats", "Traffic counters.", required(
     bytes_in=int, bytes_out=int, active_connections=int, total_connections=int,
     request_errors=int))
 
-# TLS termination attributes shown with their "off" values until requests accept them
-# (then `settable` takes over, with the request's types).
-_LISTENER_TLS = required(
-    default_tls_container_ref=str | None, sni_container_refs=list[str],
-    client_authentication=Literal["NONE", "OPTIONAL", "MANDATORY"],
-    client_ca_tls_container_ref=str | None, client_crl_container_ref=str | None,
-    allowed_cidrs=list[str] | None, tls_ciphers=str | None, tls_versions=list[str] | None,
-    alpn_protocols=list[str] | None, hsts_max_age=int | None, hsts_include_subdomains=bool,
-    hsts_preload=bool)
-_POOL_TLS = required(
-    tls_container_ref=str | None, ca_tls_container_ref=str | None,
-    crl_container_ref=str | None, tls_ciphers=str | None, tls_versions=list[str] | None,
-    alpn_protocols=list[str] | None)
-
 Listener = body("Listener", "A listener.",
                 settable(s.ListenerPOST, skip=("loadbalancer_id", "default_pool", "l7policies")),
-                STATUS, OWNED, required(loadbalancers=list[Ref], l7policies=list[Ref]),
-                _LISTENER_TLS)
+                STATUS, OWNED, required(loadbalancers=list[Ref], l7policies=list[Ref]))
 Pool = body("Pool", "A pool.",
             settable(s.PoolPOST, skip=("loadbalancer_id", "listener_id", "members",
                                        "healthmonitor")),
             STATUS, OWNED, required(loadbalancers=list[Ref], listeners=list[Ref],
-                                    members=list[Ref], healthmonitor_id=str | None),
-            _POOL_TLS)
-Member = body("Member", "A pool member.", settable(s.MemberSingle), STATUS, OWNED,
+                                    members=list[Ref], healthmonitor_id=str | None))
+Member = body("Member", "A pool member.", settable(s.MemberSingle, skip=("request_sriov",)),
+              STATUS, OWNED,
               required(pool_id=str, vnic_type=Literal["normal", "direct"], description=str))
 HealthMonitor = body("HealthMonitor", "A health monitor.",
                      settable(s.HealthMonitorPOST, skip=("pool_id",)), STATUS, OWNED,
@@ -211,6 +196,17 @@ Network = body("Network", "A network of `network.subnets`, as Neutron shows it."
     shared=bool, subnets=list[str], mtu=int, tags=list[str], tenant_id=str, project_id=str,
     availability_zones=list[str], revision_number=int, created_at=str, updated_at=str),
     {"router_external": (bool, Field(..., alias="router:external"))})
+SecretRef = body("SecretRef", "Where a new secret is: its ref for *_container_ref fields.",
+                 required(secret_ref=str))
+SecretContentTypes = body("SecretContentTypes", "", required(default=str))
+Secret = body("Secret", "A stored secret's metadata, as Barbican shows it; the payload is "
+              "at <secret_ref>/payload.", required(
+                  secret_ref=str, name=str | None, secret_type=str, status=Literal["ACTIVE"],
+                  algorithm=str | None, bit_length=int | None, mode=str | None,
+                  expiration=str | None, content_types=SecretContentTypes,
+                  creator_id=str | None, created=str | None, updated=str | None))
+SecretList = body("SecretList", "A page of secrets (limit/offset).",
+                  required(secrets=many(Secret), total=int), optional(next=str, previous=str))
 Nothing = body("Nothing", "Never listed: portus offers none.", {})
 ProjectLinks = body("ProjectLinks", "", required(self=str | None))
 Project = body("Project", "A project, as Keystone shows it (noauth: any name exists).",

@@ -104,6 +104,9 @@ EXTRA: dict[tuple[str, str], Root] = {
     ("get", "/"): Root(rm.Versions),
     ("get", "/v2"): Root(rm.VersionOne),
     ("get", "/networking/"): Root(rm.NetworkingVersions),
+    ("post", "/v1/secrets"): Root(rm.SecretRef),
+    ("get", "/v1/secrets"): Root(rm.SecretList),
+    ("get", "/v1/secrets/{}"): Root(rm.Secret),
 }
 
 ERRORS = {
@@ -140,6 +143,10 @@ ERROR_EXCEPTIONS: dict[tuple[str, str], tuple[set[str], set[str]]] = {
     ("put", LB + "/quotas/{}"): (set(), {"404"}),
     ("get", LB + "/quotas/{}/default"): (set(), {"404"}),
     ("get", "/projects"): ({"404"}, set()),  # the identity shim answers 404 unless noauth
+    # Member checks of the provider: SR-IOV ports, UDP/SCTP members of another IP version.
+    ("post", LB + "/pools/{}/members"): (_PROVIDER_DECIDES, set()),
+    ("put", LB + "/pools/{}/members"): (_PROVIDER_DECIDES, set()),
+    ("get", "/v1/secrets"): ({"400"}, set()),  # limit and offset
 }
 
 

@@ -217,7 +217,18 @@ def _shims(api: Checked, portus: Portus) -> None:
     api("GET", f"{net}/subnets/nope", 404)
 
 
+def _secrets(api: Checked) -> None:
+    """The Barbican-compatible store behind *_container_ref (noauth: an admin caller)."""
+    ref = api("POST", "/v1/secrets", 201, {"name": "n", "payload": "hello"})["secret_ref"]
+    path = "/v1/secrets/" + ref.rsplit("/", 1)[1]
+    assert api("GET", path, 200)["secret_ref"] == ref
+    assert api("GET", "/v1/secrets?limit=1", 200)["total"] == 1
+    api("DELETE", path, 204)
+    api("GET", path, 404)
+
+
 def test_every_operation_answers_as_documented(api: Checked, portus: Portus) -> None:
+    _secrets(api)
     ids = _core(api, portus)
     _amphorae(api, portus, ids["lb"])
     _admin(api)

@@ -207,7 +207,7 @@ def test_create_with_duplicate_members_writes_nothing(api: Api) -> None:
     ({"name": "n" * 256}, "name"),
     ({"tags": ["x", "x"]}, "tags"),
     ({"members": [{"address": "192.0.2.1"}]}, "pool.members.0.protocol_port"),
-    ({"healthmonitor": {"type": "SCTP", "delay": 1, "timeout": 1, "max_retries": 1}},
+    ({"healthmonitor": {"type": "NOPE", "delay": 1, "timeout": 1, "max_retries": 1}},
      "pool.healthmonitor.type"),
     ({"tls_container_ref": "x"}, "tls_container_ref"),
     ({"colour": "red"}, "colour"),
