@@ -236,14 +236,9 @@ class MemberPUT(Strict):
 
 # --- pools -------------------------------------------------------------------------
 
-class _PoolFields(_Owned):
-    name: Name | None = None
-    description: Name | None = None
-    admin_state_up: StrictBool = True
-    protocol: PoolProtocol
-    lb_algorithm: Algorithm
+class _PoolOptions(Strict):
+    """What a pool create and update both take (null: the default)."""
     session_persistence: SessionPersistence | None = None
-    tls_enabled: StrictBool = False
     tls_container_ref: Ref | None = None
     ca_tls_container_ref: Ref | None = None
     crl_container_ref: Ref | None = None
@@ -251,6 +246,15 @@ class _PoolFields(_Owned):
     tls_versions: TLSVersions | None = None
     alpn_protocols: ALPNs | None = None
     tags: Tags | None = None
+
+
+class _PoolFields(_PoolOptions, _Owned):
+    name: Name | None = None
+    description: Name | None = None
+    admin_state_up: StrictBool = True
+    protocol: PoolProtocol
+    lb_algorithm: Algorithm
+    tls_enabled: StrictBool = False
 
 
 class PoolSingle(_PoolFields):
@@ -276,30 +280,18 @@ class PoolPOST(PoolSingle):
     listener_id: UUID | None = None
 
 
-class PoolPUT(Strict):
+class PoolPUT(_PoolOptions):
     name: Name | None = None
     description: Name | None = None
     admin_state_up: StrictBool | None = None
     lb_algorithm: Algorithm | None = None
-    session_persistence: SessionPersistence | None = None
     tls_enabled: StrictBool | None = None
-    tls_container_ref: Ref | None = None
-    ca_tls_container_ref: Ref | None = None
-    crl_container_ref: Ref | None = None
-    tls_ciphers: Ciphers | None = None
-    tls_versions: TLSVersions | None = None
-    alpn_protocols: ALPNs | None = None
-    tags: Tags | None = None
 
 
 # --- listeners ---------------------------------------------------------------------
 
-class _ListenerFields(_Owned):
-    name: Name | None = None
-    description: Name | None = None
-    admin_state_up: StrictBool = True
-    protocol: ListenerProtocol
-    protocol_port: Port
+class _ListenerOptions(Strict):
+    """What a listener create and update both take (null: the default)."""
     connection_limit: ConnectionLimit | None = None
     timeout_client_data: Timeout | None = None
     timeout_member_connect: Timeout | None = None
@@ -319,6 +311,14 @@ class _ListenerFields(_Owned):
     hsts_preload: StrictBool | None = None
     allowed_cidrs: CIDRs | None = None
     tags: Tags | None = None
+
+
+class _ListenerFields(_ListenerOptions, _Owned):
+    name: Name | None = None
+    description: Name | None = None
+    admin_state_up: StrictBool = True
+    protocol: ListenerProtocol
+    protocol_port: Port
 
 
 class ListenerSingle(_ListenerFields):
@@ -334,30 +334,11 @@ class ListenerPOST(_ListenerFields):
     l7policies: list[L7PolicySingle] | None = None
 
 
-class ListenerPUT(Strict):
+class ListenerPUT(_ListenerOptions):
     name: Name | None = None
     description: Name | None = None
     admin_state_up: StrictBool | None = None
-    connection_limit: ConnectionLimit | None = None
     default_pool_id: UUID | None = None
-    timeout_client_data: Timeout | None = None
-    timeout_member_connect: Timeout | None = None
-    timeout_member_data: Timeout | None = None
-    timeout_tcp_inspect: Timeout | None = None
-    insert_headers: dict[InsertHeader, HeaderFlag] | None = None
-    default_tls_container_ref: Ref | None = None
-    sni_container_refs: list[Ref] | None = None
-    client_authentication: Literal["NONE", "OPTIONAL", "MANDATORY"] | None = None
-    client_ca_tls_container_ref: Ref | None = None
-    client_crl_container_ref: Ref | None = None
-    tls_ciphers: Ciphers | None = None
-    tls_versions: TLSVersions | None = None
-    alpn_protocols: ALPNs | None = None
-    hsts_max_age: HstsMaxAge | None = None
-    hsts_include_subdomains: StrictBool | None = None
-    hsts_preload: StrictBool | None = None
-    allowed_cidrs: CIDRs | None = None
-    tags: Tags | None = None
 
 
 # --- load balancers ----------------------------------------------------------------
