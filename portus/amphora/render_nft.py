@@ -132,6 +132,7 @@ def udp_config(lb: LoadBalancerSpec) -> dict[str, Any]:
         pool = li.default_pool
         listeners.append({
             "id": li.id, "protocol": li.protocol, "port": li.port, "vips": vips,
+            "allowed_cidrs": list(li.allowed_cidrs),
             "pool": _pool_doc(pool) if pool is not None and pool.enabled else None})
     doc = {"listeners": listeners}
     check(doc)
@@ -157,6 +158,11 @@ def check(doc: Any) -> None:
             raise NftConfigError("a listener needs its VIPs")
         for vip in li["vips"]:
             _ip(vip, "vip")
+        for cidr in li.get("allowed_cidrs") or []:
+            try:
+                ipaddress.ip_network(cidr)
+            except (TypeError, ValueError):
+                raise NftConfigError(f"allowed_cidrs entry {cidr!r}") from None
         if li.get("pool") is not None:
             _check_pool(li["pool"])
 
@@ -313,6 +319,10 @@ def _listener_lines(li: dict[str, Any], mark: int, up: dict[str, bool]) -> list[
                          f"policy = {{ unreplied : {timeout}, replied : {timeout} }}; }}")
         lines += [f"add map {TABLE} {name} {{ typeof numgen inc mod 2 : {ip} daddr . {proto} dport; }}",
                   f"flush map {TABLE} {name}"]
+        for vip in li["vips"]:  # before the check below: a closed port filters too
+            if _family(vip) == family:
+                lines += _source_filter(li.get("allowed_cidrs") or [], family, ip,
+                                        _match(ip, vip, proto, li["port"]))
         slots = _slots(serving, family)
         if not slots:
             continue  # nothing to send to: the closed port answers
@@ -324,7 +334,7 @@ def _listener_lines(li: dict[str, Any], mark: int, up: dict[str, bool]) -> list[
         for vip in li["vips"]:
             if _family(vip) != family:
                 continue
-            match = f"{ip} daddr {ipaddress.ip_address(vip).compressed} {proto} dport {li['port']}"
+            match = _match(ip, vip, proto, li["port"])
             lines.append(f"add rule {TABLE} prerouting {match} ct mark set 0x{mark:x} "
                          f"counter name new_{k} dnat {ip} to {pick} map @{name}")
             if timeout is not None:
@@ -333,6 +343,20 @@ def _listener_lines(li: dict[str, Any], mark: int, up: dict[str, bool]) -> list[
               f"add rule {TABLE} forward ct mark 0x{mark:x} ct direction original counter name rx_{k}",
               f"add rule {TABLE} forward ct mark 0x{mark:x} ct direction reply counter name tx_{k}"]
     return lines
+
+
+def _match(ip: str, vip: str, proto: str, port: int) -> str:
+    return f"{ip} daddr {ipaddress.ip_address(vip).compressed} {proto} dport {port}"
+
+
+def _source_filter(cidrs: list[str], family: int, ip: str, match: str) -> list[str]:
+    """allowed_cidrs: drop other sources before they are NATed (empty: all allowed)."""
+    if not cidrs:
+        return []
+    mine = [str(ipaddress.ip_network(c)) for c in cidrs if ipaddress.ip_network(c).version == family]
+    if not mine:
+        return [f"add rule {TABLE} raw {match} drop"]
+    return [f"add rule {TABLE} raw {match} {ip} saddr != {{ {', '.join(mine)} }} drop"]
 
 
 def _mask(pool: dict[str, Any], family: int) -> str:

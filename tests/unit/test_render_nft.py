@@ -23,10 +23,11 @@ def spec(*, protocol: str = "UDP", algorithm: str = "ROUND_ROBIN",
          members: tuple[MemberSpec, ...] = (member("a"), member("b", "192.0.2.11")),
          hm: HealthMonitorSpec | None = None, sp: dict[str, Any] | None = None,
          additional: tuple[str, ...] = (), vip: str = "203.0.113.5",
-         extra: tuple[ListenerSpec, ...] = ()) -> LoadBalancerSpec:
+         extra: tuple[ListenerSpec, ...] = (), cidrs: tuple[str, ...] = ()) -> LoadBalancerSpec:
     pool = PoolSpec(id="p1", protocol=protocol, lb_algorithm=algorithm, members=members,
                     health_monitor=hm, session_persistence=sp)
-    listeners = (ListenerSpec(id=LID, protocol=protocol, port=53, default_pool=pool),) + extra
+    listeners = (ListenerSpec(id=LID, protocol=protocol, port=53, default_pool=pool,
+                              allowed_cidrs=cidrs),) + extra
     return LoadBalancerSpec(id="lb1", project_id="p", vip_address=vip, generation=1,
                             listeners=listeners, additional_vips=additional)
 
@@ -141,6 +142,16 @@ def test_every_vip_gets_a_rule_in_its_family() -> None:
     assert "dnat ip6 to numgen inc mod 1" in dnat[2]
 
 
+def test_allowed_cidrs_drop_other_sources_before_nat() -> None:
+    text = r.render_ruleset(r.udp_config(spec(cidrs=("192.0.2.0/24",),
+                                              additional=("2001:db8::5",))), {})
+    assert ("add rule inet portus raw ip daddr 203.0.113.5 udp dport 53 "
+            "ip saddr != { 192.0.2.0/24 } drop") in rules(text)
+    # No IPv6 source is allowed: the IPv6 VIP's port drops everything.
+    assert "add rule inet portus raw ip6 daddr 2001:db8::5 udp dport 53 drop" in rules(text)
+    assert not [ln for ln in rules(r.render_ruleset(r.udp_config(spec()), {})) if "drop" in ln]
+
+
 def test_marks_are_stable_distinct_and_non_zero() -> None:
     doc = {"listeners": [{"id": f"l{i}"} for i in range(200)]}
     first = r.marks(doc)
@@ -181,6 +192,7 @@ def nft_check(text: str) -> None:
                   algorithm="SOURCE_IP", sp={"type": "SOURCE_IP",
                                              "persistence_granularity": "ffff:ffff::"}), {}),
     (lambda: spec(vip="2001:db8::1", members=(member("a", "2001:db8::2"),)), {}),
+    (lambda: spec(cidrs=("192.0.2.0/24", "198.51.100.7/32"), additional=("2001:db8::5",)), {}),
 ])
 def test_nft_accepts_the_ruleset(make: Any, up: dict[str, bool]) -> None:
     nft_check(r.render_ruleset(r.udp_config(make()), up))
