@@ -236,3 +236,45 @@ def test_additional_vip_by_subnet_name(cli: CLI, portus: Portus) -> None:
     portus.wait_active(lb["id"])
     cli("loadbalancer", "delete", "two", json_out=False)
     portus.settle()
+
+
+def test_tls_scenario(cli: CLI, portus: Portus) -> None:
+    """TERMINATED_HTTPS and a re-encrypting pool with the CLI's own TLS flags; the
+    secrets are stored in portus's Barbican-compatible /v1/secrets as the project."""
+    import httpx
+
+    from tests.tls_material import material
+
+    def store(payload: str) -> str:
+        out = httpx.post(f"{portus.url}/v1/secrets", headers={"X-Project-Id": "p-cli"},
+                         json={"payload": payload, "payload_content_type": "text/plain"})
+        assert out.status_code == 201, out.text
+        return str(out.json()["secret_ref"])
+
+    m = material()
+    cert, sni, ca = store(m.server.pem_bundle), store(m.other.pem_bundle), store(
+        m.ca.cert_pem.decode())
+    lb = _lb(cli, portus, "tls")
+    listener = cli("loadbalancer", "listener", "create", "--name", "https",
+                   "--protocol", "TERMINATED_HTTPS", "--protocol-port", "443",
+                   "--default-tls-container-ref", cert, "--sni-container-refs", sni,
+                   "--client-authentication", "OPTIONAL", "--client-ca-tls-container-ref", ca,
+                   "--tls-version", "TLSv1.3", "--alpn-protocol", "h2",
+                   "--allowed-cidr", "192.0.2.0/24", "--hsts-max-age", "600", "tls")
+    assert listener["default_tls_container_ref"] == cert
+    assert listener["sni_container_refs"] == [sni]
+    assert listener["client_authentication"] == "OPTIONAL"
+    assert listener["tls_versions"] == ["TLSv1.3"] and listener["alpn_protocols"] == ["h2"]
+    assert listener["allowed_cidrs"] == ["192.0.2.0/24"] and listener["hsts_max_age"] == 600
+    portus.wait_active(lb["id"])
+    pool = cli("loadbalancer", "pool", "create", "--name", "back", "--listener", "https",
+               "--protocol", "HTTP", "--lb-algorithm", "ROUND_ROBIN", "--enable-tls",
+               "--ca-tls-container-ref", ca)
+    assert pool["tls_enabled"] is True and pool["ca_tls_container_ref"] == ca
+    portus.wait_active(lb["id"])
+    with pytest.raises(CLIError) as refused:
+        cli("loadbalancer", "listener", "create", "--protocol", "TERMINATED_HTTPS",
+            "--protocol-port", "8443", "--default-tls-container-ref", "no-such-secret", "tls")
+    assert "default_tls_container_ref" in str(refused.value)
+    cli("loadbalancer", "delete", "--cascade", "tls", json_out=False)
+    portus.settle()
