@@ -33,27 +33,25 @@ def terminates_tls(listener: m.Listener) -> bool:
 
 def listener_defaults(cfg: Config, listener: m.Listener) -> None:
     """Fill the TLS defaults of a TLS-terminating listener (and reset them on a PUT null)."""
-    if not terminates_tls(listener):
-        return
-    api = cfg.api
-    if listener.tls_ciphers is None:
-        listener.tls_ciphers = api.default_listener_ciphers
-    if listener.tls_versions is None:
-        listener.tls_versions = list(api.default_listener_tls_versions)
-    if listener.alpn_protocols is None:
-        listener.alpn_protocols = list(api.default_listener_alpn_protocols)
+    if terminates_tls(listener):
+        _fill_tls(listener, cfg.api.default_listener_ciphers,
+                  cfg.api.default_listener_tls_versions, cfg.api.default_listener_alpn_protocols)
 
 
 def pool_defaults(cfg: Config, pool: m.Pool) -> None:
-    if not pool.tls_enabled:
-        return
-    api = cfg.api
-    if pool.tls_ciphers is None:
-        pool.tls_ciphers = api.default_pool_ciphers
-    if pool.tls_versions is None:
-        pool.tls_versions = list(api.default_pool_tls_versions)
-    if pool.alpn_protocols is None:
-        pool.alpn_protocols = list(api.default_pool_alpn_protocols)
+    if pool.tls_enabled:
+        _fill_tls(pool, cfg.api.default_pool_ciphers, cfg.api.default_pool_tls_versions,
+                  cfg.api.default_pool_alpn_protocols)
+
+
+def _fill_tls(obj: m.Listener | m.Pool, ciphers: str, versions: list[str],
+              alpn: list[str]) -> None:
+    if obj.tls_ciphers is None:
+        obj.tls_ciphers = ciphers
+    if obj.tls_versions is None:
+        obj.tls_versions = list(versions)
+    if obj.alpn_protocols is None:
+        obj.alpn_protocols = list(alpn)
 
 
 def check_listener(cfg: Config, session: Session, store: CertificateStore,

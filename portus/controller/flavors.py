@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Mapping, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -10,6 +11,7 @@ from portus.common.config import Config
 from portus.db import models as m
 
 LOG = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def flavor_metadata(session: Session, lb: m.LoadBalancer) -> dict[str, object]:
@@ -25,27 +27,27 @@ def flavor_metadata(session: Session, lb: m.LoadBalancer) -> dict[str, object]:
     return data if isinstance(data, dict) else {}
 
 
+def _configured(session: Session, lb: m.LoadBalancer, key: str, table: Mapping[str, T],
+                option: str) -> T | None:
+    """The [amphora] `table` entry the flavor's `key` names; None without one (a
+    name no longer configured is logged: the default applies)."""
+    name = flavor_metadata(session, lb).get(key)
+    if not isinstance(name, str):
+        return None
+    if name not in table:
+        LOG.warning("load balancer %s: %s %r is no longer configured; using [amphora] %s",
+                    lb.id, key, name, option)
+        return None
+    return table[name]
+
+
 def haproxy_binary(cfg: Config, session: Session, lb: m.LoadBalancer) -> str:
     """The HAProxy executable of the flavor's amp_image_tag, else [amphora] haproxy_bin."""
-    tag = flavor_metadata(session, lb).get("amp_image_tag")
-    if not isinstance(tag, str):
-        return cfg.amphora.haproxy_bin
-    path = cfg.amphora.images.get(tag)
-    if path is None:
-        LOG.warning("load balancer %s: amp_image_tag %r is no longer configured; using "
-                    "[amphora] haproxy_bin", lb.id, tag)
-        return cfg.amphora.haproxy_bin
-    return path
+    path = _configured(session, lb, "amp_image_tag", cfg.amphora.images, "haproxy_bin")
+    return cfg.amphora.haproxy_bin if path is None else path
 
 
 def amphora_maxconn(cfg: Config, session: Session, lb: m.LoadBalancer) -> int:
     """HAProxy's global maxconn: the flavor's compute_flavor entry, else [amphora] maxconn."""
-    name = flavor_metadata(session, lb).get("compute_flavor")
-    if not isinstance(name, str):
-        return cfg.amphora.maxconn
-    entry = cfg.amphora.compute_flavors.get(name)
-    if entry is None:
-        LOG.warning("load balancer %s: compute_flavor %r is no longer configured; using "
-                    "[amphora] maxconn", lb.id, name)
-        return cfg.amphora.maxconn
-    return entry.maxconn
+    entry = _configured(session, lb, "compute_flavor", cfg.amphora.compute_flavors, "maxconn")
+    return cfg.amphora.maxconn if entry is None else entry.maxconn
