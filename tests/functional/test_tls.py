@@ -271,7 +271,8 @@ def test_secret_payload_accepts_der_ca_in_base64(api: Api) -> None:
                payload_content_type="application/octet-stream",
                payload_content_encoding="base64")
     lb = api.create_lb()
-    api.create_pool(loadbalancer_id=lb["id"], tls_enabled=True, ca_tls_container_ref=ca)
+    pool = api.create_pool(loadbalancer_id=lb["id"], tls_enabled=True, ca_tls_container_ref=ca)
+    assert pool["ca_tls_container_ref"] == ca and pool["tls_enabled"] is True
 
 
 def test_prometheus_listener_serves_over_tls_when_given_a_certificate(api: Api) -> None:

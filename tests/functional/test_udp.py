@@ -14,11 +14,12 @@ L4 = pytest.mark.parametrize("protocol", ["UDP", "SCTP"])
 ONLY_L4_MONITORS = "UDP-CONNECT/SCTP/TCP/HTTP"
 
 
-def refused(api: Api, method: str, path: str, body: Any, code: int, *fragments: str) -> None:
-    """The request fails with this code and changes nothing."""
+def refused(api: Api, method: str, path: str, body: Any, code: int, *fragments: str) -> str:
+    """The request fails with this code and changes nothing; returns the fault string."""
     before = dump(api.db)
-    assert_fault(api.request(method, path, json=body), code, *fragments)
+    text = assert_fault(api.request(method, path, json=body), code, *fragments)
     assert dump(api.db) == before
+    return text
 
 
 # --- listeners -----------------------------------------------------------------------
@@ -41,7 +42,7 @@ def test_udp_shares_a_port_with_tcp_not_with_udp(api: Api) -> None:
     api.create_listener(lb["id"], protocol="UDP", protocol_port=53)
     api.create_listener(lb["id"], protocol="SCTP", protocol_port=53)
     for protocol in ("UDP", "SCTP"):
-        refused(api, "POST", LISTENERS, {"listener": {
+        assert refused(api, "POST", LISTENERS, {"listener": {
             "loadbalancer_id": lb["id"], "protocol": protocol, "protocol_port": 53}}, 409,
             "already using protocol_port 53")
 
@@ -49,11 +50,11 @@ def test_udp_shares_a_port_with_tcp_not_with_udp(api: Api) -> None:
 @L4
 def test_listener_takes_no_insert_headers(api: Api, protocol: str) -> None:
     lb = api.create_lb()
-    refused(api, "POST", LISTENERS, {"listener": {
+    assert refused(api, "POST", LISTENERS, {"listener": {
         "loadbalancer_id": lb["id"], "protocol": protocol, "protocol_port": 53,
         "insert_headers": {"X-Forwarded-For": "true"}}}, 400, "insert_headers")
     listener = api.create_listener(lb["id"], protocol=protocol, protocol_port=53)
-    refused(api, "PUT", f"{LISTENERS}/{listener['id']}",
+    assert refused(api, "PUT", f"{LISTENERS}/{listener['id']}",
             {"listener": {"insert_headers": {"X-Forwarded-For": "true"}}}, 400, "insert_headers")
 
 
@@ -77,20 +78,20 @@ def test_listener_and_pool_protocols_must_match(api: Api, listener_protocol: str
     listener = api.create_listener(lb["id"], protocol=listener_protocol, protocol_port=53)
     message = (f"The pool protocol '{pool_protocol}' is invalid while the listener protocol "
                f"is '{listener_protocol}'.")
-    refused(api, "POST", POOLS, {"pool": {"listener_id": listener["id"], "protocol": pool_protocol,
+    assert refused(api, "POST", POOLS, {"pool": {"listener_id": listener["id"], "protocol": pool_protocol,
                                           "lb_algorithm": "ROUND_ROBIN"}}, 400, message)
-    refused(api, "POST", LISTENERS, {"listener": {
+    assert refused(api, "POST", LISTENERS, {"listener": {
         "loadbalancer_id": lb["id"], "protocol": listener_protocol, "protocol_port": 54,
         "default_pool": {"protocol": pool_protocol, "lb_algorithm": "ROUND_ROBIN"}}}, 400, message)
     pool = api.create_pool(loadbalancer_id=lb["id"], protocol=pool_protocol)
-    refused(api, "PUT", f"{LISTENERS}/{listener['id']}",
+    assert refused(api, "PUT", f"{LISTENERS}/{listener['id']}",
             {"listener": {"default_pool_id": pool["id"]}}, 400, message)
 
 
 @L4
 def test_no_l7_policies(api: Api, protocol: str) -> None:
     ids = api.tree(protocol=protocol)
-    refused(api, "POST", "/v2/lbaas/l7policies", {"l7policy": {
+    assert refused(api, "POST", "/v2/lbaas/l7policies", {"l7policy": {
         "listener_id": ids["listener"], "action": "REJECT"}}, 501,
         "L7 policies are only supported on HTTP and TERMINATED_HTTPS listeners")
 
@@ -110,7 +111,7 @@ def test_pool_takes_l4_tcp_and_http_monitors(api: Api, protocol: str, hm_type: s
 @pytest.mark.parametrize("hm_type", ["HTTPS", "TLS-HELLO", "PING"])
 def test_pool_refuses_other_monitors(api: Api, protocol: str, hm_type: str) -> None:
     ids = api.tree(protocol=protocol, hm=False)
-    refused(api, "POST", HMS, {"healthmonitor": {
+    assert refused(api, "POST", HMS, {"healthmonitor": {
         "pool_id": ids["pool"], "type": hm_type, "delay": 5, "timeout": 3, "max_retries": 2}},
         400, f"The associated pool protocol is {protocol}, so only a {ONLY_L4_MONITORS} "
              f"health monitor is supported.")
@@ -121,7 +122,7 @@ def test_pool_refuses_other_monitors(api: Api, protocol: str, hm_type: str) -> N
 def test_other_pools_refuse_l4_monitors(api: Api, pool_protocol: str, hm_type: str) -> None:
     lb = api.create_lb()
     pool = api.create_pool(loadbalancer_id=lb["id"], protocol=pool_protocol)
-    refused(api, "POST", HMS, {"healthmonitor": {
+    assert refused(api, "POST", HMS, {"healthmonitor": {
         "pool_id": pool["id"], "type": hm_type, "delay": 5, "timeout": 3, "max_retries": 2}},
         400, f"Validation failure: The {hm_type} type is only supported for pools of type UDP/SCTP.")
 
@@ -131,11 +132,11 @@ def test_udp_connect_delay_minimum(api: Api, protocol: str) -> None:
     ids = api.tree(protocol=protocol, hm=False)
     body = {"pool_id": ids["pool"], "type": "UDP-CONNECT", "delay": 2, "timeout": 1,
             "max_retries": 2}
-    refused(api, "POST", HMS, {"healthmonitor": body}, 400,
+    assert refused(api, "POST", HMS, {"healthmonitor": body}, 400,
             "The request delay value 2 should be larger than 3 for UDP-CONNECT health monitor "
             "type.")
     hm = api.create_hm(**{**body, "delay": 3})
-    refused(api, "PUT", f"{HMS}/{hm['id']}", {"healthmonitor": {"delay": 1}}, 400,
+    assert refused(api, "PUT", f"{HMS}/{hm['id']}", {"healthmonitor": {"delay": 1}}, 400,
             "The request delay value 1 should be larger than 3")
     assert api.expect("PUT", f"{HMS}/{hm['id']}", 200,
                       {"healthmonitor": {"delay": 4}})["healthmonitor"]["delay"] == 4
@@ -153,7 +154,7 @@ def test_udp_connect_minimum_is_configurable(api: Api) -> None:
 
 def test_udp_connect_takes_no_http_fields(api: Api) -> None:
     ids = api.tree(protocol="UDP", hm=False)
-    refused(api, "POST", HMS, {"healthmonitor": {
+    assert refused(api, "POST", HMS, {"healthmonitor": {
         "pool_id": ids["pool"], "type": "UDP-CONNECT", "delay": 5, "timeout": 3,
         "max_retries": 2, "url_path": "/x"}}, 400, "url_path")
 
@@ -180,11 +181,11 @@ def test_cookie_persistence_refused(api: Api, protocol: str, sp_type: str,
     sp = {"type": sp_type, **extra}
     message = (f"Session persistence of type {sp_type} is not supported for UDP/SCTP protocol "
                f"pools.")
-    refused(api, "POST", POOLS, {"pool": {"loadbalancer_id": lb["id"], "protocol": protocol,
+    assert refused(api, "POST", POOLS, {"pool": {"loadbalancer_id": lb["id"], "protocol": protocol,
                                           "lb_algorithm": "ROUND_ROBIN",
                                           "session_persistence": sp}}, 400, message)
     pool = api.create_pool(loadbalancer_id=lb["id"], protocol=protocol)
-    refused(api, "PUT", f"{POOLS}/{pool['id']}", {"pool": {"session_persistence": sp}}, 400,
+    assert refused(api, "PUT", f"{POOLS}/{pool['id']}", {"pool": {"session_persistence": sp}}, 400,
             message)
 
 
@@ -194,17 +195,17 @@ def test_timeout_and_granularity_only_for_l4_pools(api: Api, field: str, value: 
     lb = api.create_lb()
     sp = {"type": "SOURCE_IP", field: value}
     message = "persistence_timeout and persistence_granularity is only for UDP and SCTP"
-    refused(api, "POST", POOLS, {"pool": {"loadbalancer_id": lb["id"], "protocol": "TCP",
+    assert refused(api, "POST", POOLS, {"pool": {"loadbalancer_id": lb["id"], "protocol": "TCP",
                                           "lb_algorithm": "ROUND_ROBIN",
                                           "session_persistence": sp}}, 400, message)
     pool = api.create_pool(loadbalancer_id=lb["id"], protocol="TCP")
-    refused(api, "PUT", f"{POOLS}/{pool['id']}", {"pool": {"session_persistence": sp}}, 400,
+    assert refused(api, "PUT", f"{POOLS}/{pool['id']}", {"pool": {"session_persistence": sp}}, 400,
             message)
 
 
 def test_granularity_must_be_an_address(api: Api) -> None:
     lb = api.create_lb()
-    refused(api, "POST", POOLS, {"pool": {
+    assert refused(api, "POST", POOLS, {"pool": {
         "loadbalancer_id": lb["id"], "protocol": "UDP", "lb_algorithm": "SOURCE_IP",
         "session_persistence": {"type": "SOURCE_IP", "persistence_granularity": "/24"}}},
         400, "persistence_granularity")
@@ -215,7 +216,7 @@ def test_granularity_must_be_an_address(api: Api) -> None:
 @L4
 def test_member_of_another_ip_version_is_501(api: Api, protocol: str) -> None:
     ids = api.tree(protocol=protocol)
-    refused(api, "POST", f"{POOLS}/{ids['pool']}/members", {"member": {
+    assert refused(api, "POST", f"{POOLS}/{ids['pool']}/members", {"member": {
         "address": "2001:db8::5", "protocol_port": 53}}, 501,
         "is not of the IP version of a VIP")
 
