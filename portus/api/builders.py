@@ -96,8 +96,7 @@ def check_health_monitor(body: s._HMFields | s.HealthMonitorPUT, hm_type: str) -
 RESERVED_MEMBER_ADDRESSES = ("169.254.169.254",)
 
 
-def check_member_subnet(cfg: Config, subnet_id: str | None, address: str,
-                        vip_subnet_id: str) -> None:
+def check_member_subnet(cfg: Config, subnet_id: str | None, address: str) -> None:
     if address in RESERVED_MEMBER_ADDRESSES:
         raise errors.InvalidField("address", address,
                                   "The address is reserved and cannot be a member.")
@@ -108,11 +107,6 @@ def check_member_subnet(cfg: Config, subnet_id: str | None, address: str,
         raise errors.InvalidField("subnet_id", subnet_id, "Subnet not found.")
     if ipaddress.ip_address(address) not in subnet.network:
         raise errors.InvalidField("address", address, f"Address is not in subnet {subnet_id}.")
-    if subnet_id != vip_subnet_id:
-        # Amphorae are plugged into their VIP subnet only, for now.
-        raise errors.InvalidField("subnet_id", subnet_id,
-                                  f"Members must be on the load balancer's VIP subnet "
-                                  f"{vip_subnet_id}; other member subnets are not supported yet.")
 
 
 def _refuse_sriov_member(cfg: Config, lb: m.LoadBalancer) -> None:
@@ -159,7 +153,7 @@ def new_health_monitor(cfg: Config, body: s.HealthMonitorSingle, pool: m.Pool,
 
 def new_member(cfg: Config, body: s.MemberSingle, pool: m.Pool, project_id: str,
                has_monitor: bool) -> m.Member:
-    check_member_subnet(cfg, body.subnet_id, body.address, pool.load_balancer.vip.subnet_id)
+    check_member_subnet(cfg, body.subnet_id, body.address)
     if body.request_sriov:
         _refuse_sriov_member(cfg, pool.load_balancer)
     check_l4_member_family(pool, body.address)

@@ -15,19 +15,23 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
 
 from portus.common import constants as C
-from portus.common.config import Config
+from portus.common.config import Config, SubnetConfig
 from portus.controller.flavors import haproxy_binary
 from portus.db import ipam, models as m
 from portus.db.session import Database
 from portus.drivers.amphora.rest_client import AgentClient, AgentError, AgentUnreachable
 from portus.drivers.certificates.local_ca import LocalCA
-from portus.drivers.compute.base import AmphoraBuild, ComputeDriver, VipPlug, vip_ifname
+from portus.drivers.compute.base import (AmphoraBuild, ComputeDriver, MemberPlug, VipPlug,
+                                         vip_ifname)
+from portus.drivers.ipcmd import MAX_MEMBER_PLUGS
 
 LOG = logging.getLogger(__name__)
 
@@ -41,7 +45,7 @@ _FAILED = (C.AMP_ERROR, C.AMP_PENDING_DELETE)
 # An amphora that the failover marked ERROR but that still answers keeps serving
 # while its partner is replaced; asking it must not hold the pass up for long.
 _ANSWER_TIMEOUT = 2.0
-_VRRP_ATTEMPTS = 10
+_ADDRESS_ATTEMPTS = 10
 VRRP_INTERFACE = vip_ifname(0)
 # Adverts are unicast between the two amphorae of a pair, so every pair can use the
 # same virtual router id (as Octavia does).
@@ -94,14 +98,18 @@ class AmphoraManager:
         return plan
 
     def _ready(self, amp: m.Amphora, lb_id: str) -> None:
-        namespace = amp.compute_id or self.namespace(amp.id)
-        if amp.status == C.AMP_ALLOCATED and self.compute.exists(namespace):
+        spec = self._network_spec(amp, lb_id, self._member_ports(amp, lb_id))
+        if amp.status == C.AMP_ALLOCATED and self.compute.exists(spec.namespace):
             try:
                 self.agents.info(amp.id, amp.lb_network_ip or "")
-                return
             except (AgentUnreachable, AgentError) as exc:
                 LOG.warning("amphora %s does not answer (%s); rebuilding its agent", amp.id, exc)
-        self._build(amp, lb_id)
+            else:
+                # Member subnets come and go with members: plug before the configuration
+                # that uses them is pushed.
+                self.compute.ensure_plugs(spec)
+                return
+        self._build(amp, lb_id, spec)
 
     def _row_for(self, lb_id: str) -> m.Amphora:
         with self.db.write() as session:
@@ -173,24 +181,78 @@ class AmphoraManager:
                 raise AmphoraFailed(f"VIP subnet of load balancer {lb_id} is not configured")
             amp = m.Amphora(
                 id=m.new_id(), load_balancer_id=lb_id, status=C.AMP_BOOTING, role=role,
-                vrrp_ip=ipam.allocate_vrrp_ip(session, subnet), vrrp_port_id=m.new_id(),
+                vrrp_ip=ipam.allocate_amphora_ip(session, subnet), vrrp_port_id=m.new_id(),
                 ha_ip=lb.vip.ip_address, ha_port_id=lb.vip.port_id,
                 vrrp_interface=VRRP_INTERFACE, vrrp_id=VRRP_ID,
                 vrrp_priority=C.VRRP_PRIORITY[role],
                 lb_network_ip=ipam.allocate_management_ip(session, self.cfg.network.management))
             amp.compute_id = self.namespace(amp.id)
             session.add(amp)
-        for _ in range(_VRRP_ATTEMPTS):
-            with self.db.write() as session:
-                assert amp.vrrp_ip
-                if not ipam.vrrp_conflict(session, subnet.id, amp.id, amp.vrrp_ip):
-                    return amp
-                amp.vrrp_ip = ipam.allocate_vrrp_ip(session, subnet)
-                session.execute(update(m.Amphora).where(m.Amphora.id == amp.id)
-                                .values(vrrp_ip=amp.vrrp_ip))
-        raise AmphoraFailed(f"no VRRP address could be kept in subnet {subnet.id}")
+        assert amp.vrrp_ip
+        amp.vrrp_ip = self._keep_address(
+            subnet, amp.id, amp.vrrp_ip,
+            lambda session, address: session.execute(
+                update(m.Amphora).where(m.Amphora.id == amp.id).values(vrrp_ip=address)))
+        return amp
 
-    def _build(self, amp: m.Amphora, lb_id: str) -> None:
+    def _keep_address(self, subnet: SubnetConfig, amphora_id: str, address: str,
+                      save: Callable[[Session, str], object]) -> str:
+        """The committed amphora address, or another one if a concurrent allocation
+        took the same (see ipam)."""
+        for _ in range(_ADDRESS_ATTEMPTS):
+            with self.db.write() as session:
+                if not ipam.amphora_ip_conflict(session, subnet.id, amphora_id, address):
+                    return address
+                address = ipam.allocate_amphora_ip(session, subnet)
+                save(session, address)
+        raise AmphoraFailed(f"no address could be kept in subnet {subnet.id}")
+
+    # -- member subnets ------------------------------------------------------------------
+    def _member_ports(self, amp: m.Amphora, lb_id: str) -> list[MemberPlug]:
+        """The amphora's ports on the subnets of its members that it has no VIP on:
+        rows for new subnets are added (with an address and the lowest free slot),
+        rows for subnets no member uses any more are removed."""
+        port = m.AmphoraMemberPort
+        with self.db.write() as session:
+            wanted = _member_subnets(session, lb_id)
+            rows = list(session.scalars(select(port).where(port.amphora_id == amp.id)))
+            kept = [r for r in rows if r.subnet_id in wanted]
+            for row in rows:
+                if row.subnet_id not in wanted:
+                    session.delete(row)
+            slots = {r.slot for r in kept}
+            added = []
+            for subnet_id in sorted(wanted - {r.subnet_id for r in kept}):
+                subnet = self._subnet(subnet_id, "member")
+                free = [n for n in range(MAX_MEMBER_PLUGS) if n not in slots]
+                if not free:
+                    raise AmphoraFailed(f"amphora {amp.id} has no free member port slot")
+                row = port(amphora_id=amp.id, subnet_id=subnet_id, slot=free[0],
+                           ip_address=ipam.allocate_amphora_ip(session, subnet))
+                slots.add(row.slot)
+                session.add(row)
+                added.append(row)
+            ports = [(r.subnet_id, r.slot, r.ip_address) for r in kept + added]
+            added_ids = {r.subnet_id for r in added}
+        plugs = []
+        for subnet_id, slot, address in sorted(ports, key=lambda p: p[1]):
+            subnet = self._subnet(subnet_id, "member")
+            if subnet_id in added_ids:
+                address = self._keep_address(subnet, amp.id, address,
+                                             _port_saver(amp.id, subnet_id))
+            plugs.append(MemberPlug(slot=slot, subnet_bridge=subnet.bridge, address=address,
+                                    prefixlen=subnet.network.prefixlen))
+        return plugs
+
+    def _subnet(self, subnet_id: str, what: str) -> SubnetConfig:
+        subnet = self.cfg.subnet(subnet_id)
+        if subnet is None:
+            raise AmphoraFailed(f"{what} subnet {subnet_id} is not configured")
+        return subnet
+
+    def _network_spec(self, amp: m.Amphora, lb_id: str,
+                      member_plugs: list[MemberPlug]) -> AmphoraBuild:
+        """The amphora's build with its network fields filled in."""
         assert amp.lb_network_ip
         with self.db.read() as session:
             lb = session.get(m.LoadBalancer, lb_id)
@@ -198,7 +260,6 @@ class AmphoraManager:
             subnet = self.cfg.subnet(lb.vip.subnet_id)
             vip = lb.vip.ip_address
             extra = [(av.subnet_id, av.ip_address) for av in lb.additional_vips if av.ip_address]
-            haproxy_bin = haproxy_binary(self.cfg, session, lb)
         if subnet is None or vip is None:
             raise AmphoraFailed(f"VIP subnet of load balancer {lb_id} is not configured")
         # In a pair the interfaces carry the VRRP address (on the VIP subnet) or nothing
@@ -207,35 +268,40 @@ class AmphoraManager:
         plugs = [VipPlug(subnet_bridge=subnet.bridge, address=amp.vrrp_ip if paired else vip,
                          prefixlen=subnet.network.prefixlen, gateway=None)]
         for subnet_id, address in extra:  # one more interface per additional VIP
-            extra_subnet = self.cfg.subnet(subnet_id)
-            if extra_subnet is None:
-                raise AmphoraFailed(f"additional VIP subnet {subnet_id} is not configured")
+            extra_subnet = self._subnet(subnet_id, "additional VIP")
             plugs.append(VipPlug(subnet_bridge=extra_subnet.bridge,
                                  address=None if paired else address,
                                  prefixlen=extra_subnet.network.prefixlen, gateway=None))
         mgmt = self.cfg.network.management
-        issued = self.ca.issue_server_cert(amp.id, [amp.lb_network_ip])
-        base_dir = self.base_dir(amp.id)
-        spec = AmphoraBuild(
+        return AmphoraBuild(
             amphora_id=amp.id, namespace=amp.compute_id or self.namespace(amp.id),
-            base_dir=base_dir, mgmt_ip=amp.lb_network_ip,
+            base_dir=self.base_dir(amp.id), mgmt_ip=amp.lb_network_ip,
             mgmt_prefixlen=_prefixlen(mgmt.cidr), mgmt_bridge=mgmt.bridge,
-            vip_plugs=plugs,
-            agent_config={
-                "amphora_id": amp.id, "bind_ip": amp.lb_network_ip,
-                "bind_port": self.cfg.amphora.agent_port,
-                "cert": f"{base_dir}/server.pem", "key": f"{base_dir}/server.key",
-                "ca": f"{base_dir}/ca.pem", "base_dir": base_dir,
-                "certs_dir": self.certs_dir(amp.id),
-                "haproxy_bin": haproxy_bin,
-                "keepalived_bin": self.cfg.amphora.keepalived_bin,
-                "heartbeat_targets": [f"{self.cfg.heartbeat_bind_ip}:"
-                                      f"{self.cfg.health_manager.bind_port}"],
-                "heartbeat_key": self.heartbeat_key,
-                "heartbeat_interval": self.cfg.health_manager.heartbeat_interval,
-            },
-            files={"server.pem": issued.cert_pem, "server.key": issued.key_pem,
-                   "ca.pem": Path(self.ca.ca_cert_path).read_bytes()})
+            vip_plugs=plugs, member_plugs=member_plugs)
+
+    def _build(self, amp: m.Amphora, lb_id: str, spec: AmphoraBuild) -> None:
+        assert amp.lb_network_ip
+        with self.db.read() as session:
+            lb = session.get(m.LoadBalancer, lb_id)
+            assert lb is not None
+            haproxy_bin = haproxy_binary(self.cfg, session, lb)
+        issued = self.ca.issue_server_cert(amp.id, [amp.lb_network_ip])
+        base_dir = spec.base_dir
+        spec.agent_config = {
+            "amphora_id": amp.id, "bind_ip": amp.lb_network_ip,
+            "bind_port": self.cfg.amphora.agent_port,
+            "cert": f"{base_dir}/server.pem", "key": f"{base_dir}/server.key",
+            "ca": f"{base_dir}/ca.pem", "base_dir": base_dir,
+            "certs_dir": self.certs_dir(amp.id),
+            "haproxy_bin": haproxy_bin,
+            "keepalived_bin": self.cfg.amphora.keepalived_bin,
+            "heartbeat_targets": [f"{self.cfg.heartbeat_bind_ip}:"
+                                  f"{self.cfg.health_manager.bind_port}"],
+            "heartbeat_key": self.heartbeat_key,
+            "heartbeat_interval": self.cfg.health_manager.heartbeat_interval,
+        }
+        spec.files = {"server.pem": issued.cert_pem, "server.key": issued.key_pem,
+                      "ca.pem": Path(self.ca.ca_cert_path).read_bytes()}
         started = time.monotonic()
         self.compute.build(spec)
         try:
@@ -276,6 +342,8 @@ class AmphoraManager:
             session.execute(update(m.Amphora).where(m.Amphora.id == amp.id).values(
                 status=C.AMP_DELETED, lb_network_ip=None))
             session.execute(delete(m.AmphoraHealth).where(m.AmphoraHealth.amphora_id == amp.id))
+            session.execute(delete(m.AmphoraMemberPort)
+                            .where(m.AmphoraMemberPort.amphora_id == amp.id))
             session.execute(delete(m.ListenerStatistics)
                             .where(m.ListenerStatistics.amphora_id == amp.id))
         LOG.info("amphora %s removed", amp.id)
@@ -288,6 +356,28 @@ def _touch_health(session, amphora_id: str) -> None:  # type: ignore[no-untyped-
                               .values(last_update=now)).rowcount
     if not updated:
         session.add(m.AmphoraHealth(amphora_id=amphora_id, last_update=now, seq=0, busy=False))
+
+
+def _member_subnets(session: Session, lb_id: str) -> set[str]:
+    """Subnets of the members the load balancer serves, other than its VIP subnets."""
+    member, pool = m.Member, m.Pool
+    subnets: set[str] = set(session.scalars(
+        select(member.subnet_id).distinct().join(pool, member.pool_id == pool.id).where(
+            pool.load_balancer_id == lb_id, member.subnet_id.is_not(None),
+            member.provisioning_status.not_in((C.PENDING_DELETE, C.DELETED)),
+            pool.provisioning_status.not_in((C.PENDING_DELETE, C.DELETED)))))
+    lb = session.get(m.LoadBalancer, lb_id)
+    assert lb is not None
+    return subnets - {lb.vip.subnet_id} - {av.subnet_id for av in lb.additional_vips}
+
+
+def _port_saver(amphora_id: str, subnet_id: str) -> Callable[[Session, str], object]:
+    port = m.AmphoraMemberPort
+
+    def save(session: Session, address: str) -> object:
+        return session.execute(update(port).where(
+            port.amphora_id == amphora_id, port.subnet_id == subnet_id).values(ip_address=address))
+    return save
 
 
 def _prefixlen(cidr: str) -> int:

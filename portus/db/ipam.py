@@ -1,10 +1,12 @@
 """Address allocation from the subnets declared in configuration.
 
-Addresses in use are the rows that hold them: VIPs, additional VIPs and the VRRP
-addresses of ACTIVE_STANDBY amphorae. A unique constraint settles races between
-VIPs (the caller retries on IntegrityError). VRRP addresses are taken from the top
+Addresses in use are the rows that hold them: VIPs, additional VIPs, the VRRP
+addresses of ACTIVE_STANDBY amphorae and the amphorae's ports on member subnets.
+A unique constraint settles races between VIPs (the caller retries on
+IntegrityError). Amphora addresses (VRRP and member ports) are taken from the top
 of the allocation range (VIPs from the bottom), and the worker checks after its
-commit that nothing else holds the one it took (`vrrp_conflict`), giving it up if so.
+commit that nothing else holds the one it took (`amphora_ip_conflict`), giving it
+up if so.
 """
 from __future__ import annotations
 
@@ -50,34 +52,36 @@ def vip_in_use(session: Session, subnet_id: str) -> set[str]:
         select(extra.ip_address).where(extra.subnet_id == subnet_id,
                                        extra.ip_address.is_not(None)))
     used = {r for r in session.connection().execute(query).scalars().all() if r}
-    return used | _vrrp_in_use(session, subnet_id)
+    return used | {r for q in _amphora_addresses(subnet_id) for r in session.scalars(q) if r}
 
 
-def _live_vrrp(subnet_id: str) -> Select[str | None]:
-    """VRRP addresses of amphorae on the subnet (an amphora's VRRP address is on its
-    load balancer's VIP subnet)."""
-    return (select(m.Amphora.vrrp_ip)
+def _amphora_addresses(subnet_id: str) -> tuple[Select[str | None, str], Select[str, str]]:
+    """(amphora id, address) of the amphorae's own addresses on the subnet: VRRP
+    addresses (on their load balancer's VIP subnet) and member ports."""
+    port = m.AmphoraMemberPort
+    return (select(m.Amphora.vrrp_ip, m.Amphora.id)
             .join(m.Vip, m.Vip.load_balancer_id == m.Amphora.load_balancer_id)
             .where(m.Vip.subnet_id == subnet_id, m.Amphora.vrrp_ip.is_not(None),
-                   m.Amphora.status != C.AMP_DELETED))
-
-
-def _vrrp_in_use(session: Session, subnet_id: str) -> set[str]:
-    return {r for r in session.scalars(_live_vrrp(subnet_id)) if r}
+                   m.Amphora.status != C.AMP_DELETED),
+            select(port.ip_address, port.amphora_id).where(port.subnet_id == subnet_id))
 
 
 def _taken(session: Session, subnet_id: str, address: str,
            amphora_id: str | None = None) -> bool:
-    """Whether a VIP, an additional VIP or a VRRP address (of an amphora other than
-    ``amphora_id``) is ``address`` on the subnet."""
+    """Whether a VIP, an additional VIP or an address of an amphora other than
+    ``amphora_id`` is ``address`` on the subnet."""
     for model in (m.Vip, m.AdditionalVip):
         if session.execute(select(model.subnet_id).where(
                 model.subnet_id == subnet_id, model.ip_address == address).limit(1)).first():
             return True
-    query = _live_vrrp(subnet_id).where(m.Amphora.vrrp_ip == address)
-    if amphora_id is not None:
-        query = query.where(m.Amphora.id != amphora_id)
-    return session.execute(query.limit(1)).first() is not None
+    for query in _amphora_addresses(subnet_id):
+        owner = query.selected_columns[1]
+        query = query.where(query.selected_columns[0] == address)
+        if amphora_id is not None:
+            query = query.where(owner != amphora_id)
+        if session.execute(query.limit(1)).first() is not None:
+            return True
+    return False
 
 
 def allocate_vip(session: Session, subnet: SubnetConfig, requested: str | None) -> str:
@@ -92,14 +96,14 @@ def allocate_vip(session: Session, subnet: SubnetConfig, requested: str | None) 
                  {subnet.gateway})
 
 
-def allocate_vrrp_ip(session: Session, subnet: SubnetConfig) -> str:
-    """An address for one amphora of an ACTIVE_STANDBY pair, from the top of the range."""
+def allocate_amphora_ip(session: Session, subnet: SubnetConfig) -> str:
+    """An amphora's own address (VRRP or member port), from the top of the range."""
     return _pick(ipaddress.ip_address(subnet.allocation_start),
                  ipaddress.ip_address(subnet.allocation_end), vip_in_use(session, subnet.id),
                  {subnet.gateway}, highest=True)
 
 
-def vrrp_conflict(session: Session, subnet_id: str, amphora_id: str, address: str) -> bool:
+def amphora_ip_conflict(session: Session, subnet_id: str, amphora_id: str, address: str) -> bool:
     """Whether anything but this amphora holds ``address`` on the subnet (a concurrent
     allocation picked it too). Called after the allocating transaction committed, so
     of two racing amphorae at least the later one sees the other."""

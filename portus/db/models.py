@@ -232,6 +232,18 @@ class Amphora(Base):
     load_balancer: Mapped[LoadBalancer | None] = relationship(back_populates="amphorae")
 
 
+class AmphoraMemberPort(Base):
+    """An amphora's own interface on a member subnet other than its VIP subnets (as
+    Octavia plugs a port into each member subnet). The slot names the interface, so
+    it keeps its name while other member subnets come and go."""
+    __tablename__ = "amphora_member_port"
+    amphora_id: Mapped[str] = mapped_column(ForeignKey("amphora.id"), primary_key=True)
+    subnet_id: Mapped[str] = mapped_column(String(36), primary_key=True, index=True)
+    slot: Mapped[int] = mapped_column(Integer)
+    ip_address: Mapped[str] = mapped_column(String(64))
+    __table_args__ = (UniqueConstraint("amphora_id", "slot"),)
+
+
 class AmphoraHealth(Base):
     __tablename__ = "amphora_health"
     amphora_id: Mapped[str] = mapped_column(ID, primary_key=True)

@@ -34,10 +34,11 @@ _SAFE_TOKEN = re.compile(r"[A-Za-z0-9_.:/@%+=,-]+")
 _IFNAME = re.compile(r"[A-Za-z0-9_.-]{1,15}")
 _NETNS_NAME = re.compile(r"[A-Za-z0-9_.-]{1,200}")
 _IFACE_PREFIX = re.compile(r"[a-z][a-z0-9-]{0,5}")
-# Room left after the stem for "m" or "v0".."v99".
+# Room left after the stem for "m", "v0".."v99" or "p0".."p99".
 _SUFFIX_ROOM = 3
 _MIN_ID_CHARS = 6
 MAX_VIP_PLUGS = 100
+MAX_MEMBER_PLUGS = 100
 
 T = TypeVar("T")
 
@@ -102,9 +103,16 @@ def vip_host_ifname(prefix: str, amphora_id: str, index: int) -> str:
     return ifname_stem(prefix, amphora_id) + f"v{index}"
 
 
+def member_host_ifname(prefix: str, amphora_id: str, slot: int) -> str:
+    if not 0 <= slot < MAX_MEMBER_PLUGS:
+        raise ValueError(f"member plug slot {slot} out of range 0..{MAX_MEMBER_PLUGS - 1}")
+    return ifname_stem(prefix, amphora_id) + f"p{slot}"
+
+
 def is_amphora_ifname(name: str, stem: str) -> bool:
-    """True for exactly the names mgmt_host_ifname/vip_host_ifname give for `stem`."""
-    return re.fullmatch(re.escape(stem) + r"(m|v[0-9]{1,2})", name) is not None
+    """True for exactly the names mgmt_host_ifname, vip_host_ifname and
+    member_host_ifname give for `stem`."""
+    return re.fullmatch(re.escape(stem) + r"(m|[vp][0-9]{1,2})", name) is not None
 
 
 def bridge_mac(bridge: str) -> str:

@@ -94,8 +94,10 @@ def test_listener_pool_member_healthmonitor_scenario(cli: CLI, portus: Portus) -
                  "--protocol-port", "8080", "--subnet-id", "demo", "--weight", "3", "p1")
     assert member["subnet_id"] == portus.subnet.id and member["weight"] == 3
     portus.wait_active(lb["id"])
-    cli("loadbalancer", "member", "create", "--address", "198.18.1.21",
-        "--protocol-port", "8080", "--subnet-id", portus.subnet.id, "p1")
+    # A member on another subnet, named as the CLI resolves it through the networking API.
+    other = cli("loadbalancer", "member", "create", "--address", "198.18.2.21",
+                "--protocol-port", "8080", "--subnet-id", "backends", "p1")
+    assert other["subnet_id"] == portus.cfg.network.subnets[1].id
     portus.wait_active(lb["id"])
     hm = cli("loadbalancer", "healthmonitor", "create", "--name", "hm", "--delay", "5",
              "--timeout", "3", "--max-retries", "2", "--type", "HTTP", "--url-path", "/ok",

@@ -100,13 +100,14 @@ def test_listener_pool_member_healthmonitor(sdk: Any, portus: Portus) -> None:
                                         "persistence_timeout": None,
                                         "persistence_granularity": None}
 
-    # Members live on the VIP subnet (other member subnets are not supported yet).
     m1 = sdk.load_balancer.create_member(pool, name="m1", address="198.18.1.20",
                                          protocol_port=8080, subnet_id=portus.subnet.id, weight=5)
     wait(sdk, lb.id)
-    m2 = sdk.load_balancer.create_member(pool, name="m2", address="198.18.1.21",
-                                         protocol_port=8080)
+    backends = portus.cfg.network.subnets[1]  # a member subnet other than the VIP subnet
+    m2 = sdk.load_balancer.create_member(pool, name="m2", address="198.18.2.21",
+                                         protocol_port=8080, subnet_id=backends.id)
     wait(sdk, lb.id)
+    assert m2.subnet_id == backends.id
     members = {m.name: m for m in sdk.load_balancer.members(pool)}
     assert set(members) == {"m1", "m2"} and members["m1"].weight == 5
     assert members["m2"].provisioning_status == "ACTIVE"

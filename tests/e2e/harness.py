@@ -42,14 +42,14 @@ def _used_networks() -> list[ipaddress.IPv4Network]:
 
 
 def reserve_networks() -> tuple[int, int]:
-    """Pick 198.18.N.0/24 + 198.18.N+1.0/24, unused on the host, and hold an flock on
-    it (released by the kernel even if pytest dies). Returns (N, lock fd)."""
+    """Pick 198.18.N.0/24 to 198.18.N+2.0/24, unused on the host, and hold an flock on
+    them (released by the kernel even if pytest dies). Returns (N, lock fd)."""
     LOCK_DIR.mkdir(mode=0o700, exist_ok=True)
-    thirds = list(range(200, 254, 2))
+    thirds = list(range(200, 254, 3))
     random.shuffle(thirds)
     used = _used_networks()
     for third in thirds:
-        nets = [ipaddress.IPv4Network(f"198.18.{third + i}.0/24") for i in (0, 1)]
+        nets = [ipaddress.IPv4Network(f"198.18.{third + i}.0/24") for i in (0, 1, 2)]
         if any(n.overlaps(u) for n in nets for u in used):
             continue
         fd = os.open(LOCK_DIR / f"198.18.{third}.lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -59,7 +59,7 @@ def reserve_networks() -> tuple[int, int]:
             os.close(fd)
             continue
         return third, fd
-    raise NoNetworks("no free /24 pair in 198.18.200.0-198.18.255.255")
+    raise NoNetworks("no three free /24s in 198.18.200.0-198.18.255.255")
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -91,11 +91,14 @@ def kill_and_wait(pids: list[int], sig: int = signal.SIGKILL, timeout: float = 5
 
 
 class Backend:
-    """A tiny HTTP (or UDP echo) server in its own namespace on the instance's VIP bridge."""
+    """A tiny HTTP (or UDP echo) server in its own namespace on one of the instance's
+    subnets (the VIP subnet unless told)."""
 
     def __init__(self, lab: "PortusLab", name: str, address: str, port: int = 8080,
-                 tls_args: tuple[str, ...] = (), udp: bool = False) -> None:
+                 tls_args: tuple[str, ...] = (), udp: bool = False,
+                 subnet: SubnetConfig | None = None) -> None:
         self.lab = lab
+        self.subnet = subnet or lab.subnet
         self.tls_args = tls_args  # (cert.pem [, client CA.pem]): serve HTTPS
         self.name = name
         self.address = address
@@ -108,9 +111,8 @@ class Backend:
     def start(self) -> None:
         ipcmd.netns_add(self.namespace)
         ipcmd.run(["link", "set", "lo", "up"], netns=self.namespace)
-        subnet = self.lab.subnet
-        self.lab.network.plug(self.namespace, self.host_ifname, "eth0", subnet.bridge,
-                              self.address, subnet.network.prefixlen)
+        self.lab.network.plug(self.namespace, self.host_ifname, "eth0", self.subnet.bridge,
+                              self.address, self.subnet.network.prefixlen)
         log = open(self.lab.root / f"backend-{self.name}.log", "ab")
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", self.namespace, sys.executable, "-m", "portus.demo.backend",
@@ -152,8 +154,13 @@ class PortusLab:
         self.subnet = SubnetConfig(name="e2e", cidr=f"198.18.{self.third + 1}.0/24",
                                    bridge=f"pts{self.tag}")
         self.subnet.finish(0)
+        # Members only: the amphorae reach it through a port of their own.
+        self.backend_subnet = SubnetConfig(name="backends", cidr=f"198.18.{self.third + 2}.0/24",
+                                           bridge=f"ptb{self.tag}")
+        self.backend_subnet.finish(1)
+        self.subnets = [self.subnet, self.backend_subnet]
         self.network = LinuxBridgeNetwork(NetworkConfig(management=self.mgmt,
-                                                        subnets=[self.subnet]))
+                                                        subnets=self.subnets))
         # Short: haproxy's stats socket path must stay under 97 characters.
         self.run_dir = Path(f"/run/pt-{self.tag}")
         self.api_port = free_port()
@@ -190,11 +197,12 @@ interface_prefix = "{self.ifprefix}"
 [network.management]
 bridge = "{self.mgmt.bridge}"
 cidr = "{self.mgmt.cidr}"
+""" + "".join(f"""
 [[network.subnets]]
-name = "e2e"
-cidr = "{self.subnet.cidr}"
-bridge = "{self.subnet.bridge}"
-""")
+name = "{subnet.name}"
+cidr = "{subnet.cidr}"
+bridge = "{subnet.bridge}"
+""" for subnet in self.subnets))
 
     # -- the controller process --------------------------------------------------------
     def start(self) -> None:
@@ -224,8 +232,10 @@ bridge = "{self.subnet.bridge}"
     # -- traffic -----------------------------------------------------------------------
     def _check_target(self, address: str) -> None:
         addr = ipaddress.ip_address(address)
-        assert addr in self.subnet.network or addr in ipaddress.ip_network(self.mgmt.cidr), address
-        assert ipcmd.is_bridge(self.subnet.bridge), "refusing to send traffic: bridge missing"
+        subnet = next((s for s in self.subnets if addr in s.network), None)
+        assert subnet is not None or addr in ipaddress.ip_network(self.mgmt.cidr), address
+        bridge = subnet.bridge if subnet is not None else self.mgmt.bridge
+        assert ipcmd.is_bridge(bridge), "refusing to send traffic: bridge missing"
 
     def get(self, address: str, port: int = 80, path: str = "/", timeout: float = 2.0) -> str | None:
         """One HTTP/1.0 request (a new connection) to an address on our bridges."""
@@ -256,9 +266,13 @@ bridge = "{self.subnet.bridge}"
         return data.decode().strip()
 
     def backend(self, name: str, index: int, port: int = 8080,
-                tls_args: tuple[str, ...] = (), udp: bool = False) -> Backend:
-        address = str(self.subnet.network.broadcast_address - 1 - index)
-        backend = Backend(self, name, address, port, tls_args, udp)
+                tls_args: tuple[str, ...] = (), udp: bool = False,
+                subnet: SubnetConfig | None = None) -> Backend:
+        """A backend at the index-th address below the top of its subnet (the amphorae's
+        own addresses come from the top of the allocation range, which ends lower)."""
+        subnet = subnet or self.subnet
+        address = str(subnet.network.broadcast_address - 1 - index)
+        backend = Backend(self, name, address, port, tls_args, udp, subnet)
         self.backends.append(backend)
         backend.start()
         return backend

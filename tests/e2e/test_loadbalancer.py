@@ -17,12 +17,6 @@ HTTP_MONITOR = {"type": "HTTP", "delay": 1, "timeout": 1, "max_retries": 1,
 pytestmark = pytest.mark.e2e
 
 
-
-
-
-
-
-
 def _member_states(sdk: openstack.connection.Connection, pool_id: str) -> dict[str, str]:
     return {m.name: m.operating_status for m in sdk.load_balancer.members(pool_id)}
 

@@ -6,8 +6,6 @@ from typing import Any
 
 import pytest
 
-from portus.common.config import SubnetConfig
-
 from tests.functional.conftest import Api, assert_fault, dump, row_counts
 
 MEMBER_KEYS = {
@@ -121,21 +119,6 @@ def test_subnet_checks(api: Api) -> None:
                       subnet_id=missing), 400, "subnet_id", missing)
     assert row_counts(api.db)["member"] == 0
     assert api.show("loadbalancer", ids["lb"])["provisioning_status"] == "ACTIVE"
-
-
-def test_member_on_another_subnet_is_refused(api: Api) -> None:
-    """Amphorae are plugged into their VIP subnet only: a member elsewhere would be
-    accepted and then unreachable, so it is refused with the reason."""
-    other = SubnetConfig(name="other", cidr="198.51.100.0/24")
-    other.finish(1)
-    api.cfg.network.subnets.append(other)
-    try:
-        ids = active_pool(api)
-        assert_fault(post(api, ids["pool"], address="198.51.100.7", protocol_port=80,
-                          subnet_id=other.id), 400, "subnet_id", "VIP subnet")
-    finally:
-        api.cfg.network.subnets.remove(other)
-    assert row_counts(api.db)["member"] == 0
 
 
 def test_reserved_address_is_refused(api: Api) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from typing import Any
 
 import pytest
 
@@ -47,11 +48,24 @@ def test_bad_interface_prefix_is_refused(prefix: str) -> None:
         ipcmd.ifname_stem(prefix, AMP_ID)
 
 
-def test_vip_index_bounds() -> None:
+@pytest.mark.parametrize("name", [ipcmd.vip_host_ifname, ipcmd.member_host_ifname])
+def test_plug_index_bounds(name: Any) -> None:
+    assert len(name("abcdef", AMP_ID, 99)) <= 15
     with pytest.raises(ValueError):
-        ipcmd.vip_host_ifname("pa", AMP_ID, 100)
+        name("pa", AMP_ID, 100)
     with pytest.raises(ValueError):
-        ipcmd.vip_host_ifname("pa", AMP_ID, -1)
+        name("pa", AMP_ID, -1)
+
+
+def test_member_port_names_are_the_amphoras_and_distinct_from_vip_ones() -> None:
+    stem = ipcmd.ifname_stem("pa", AMP_ID)
+    assert ipcmd.member_host_ifname("pa", AMP_ID, 0) == "pa3f2b9c1e7ap0"
+    for name in (ipcmd.mgmt_host_ifname("pa", AMP_ID), ipcmd.vip_host_ifname("pa", AMP_ID, 7),
+                 ipcmd.member_host_ifname("pa", AMP_ID, 42)):
+        assert ipcmd.is_amphora_ifname(name, stem)
+    assert ipcmd.member_host_ifname("pa", AMP_ID, 1) != ipcmd.vip_host_ifname("pa", AMP_ID, 1)
+    for other in (stem + "x0", stem + "p123", stem + "p", "x" + stem[1:] + "p0"):
+        assert not ipcmd.is_amphora_ifname(other, stem)
 
 
 def test_non_hex_ids_are_hashed_deterministically() -> None:

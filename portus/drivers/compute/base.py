@@ -28,6 +28,19 @@ class VipPlug:
     gateway: str | None = None
 
 
+def member_ifname(slot: int) -> str:
+    """The name, inside the amphora, of its port on a member subnet."""
+    return f"mbr{slot}"
+
+
+@dataclass(frozen=True)
+class MemberPlug:
+    slot: int  # names the interfaces; stable while the amphora keeps the port
+    subnet_bridge: str
+    address: str
+    prefixlen: int
+
+
 @dataclass
 class AmphoraBuild:
     amphora_id: str
@@ -37,6 +50,7 @@ class AmphoraBuild:
     mgmt_prefixlen: int
     mgmt_bridge: str
     vip_plugs: list[VipPlug] = field(default_factory=list)
+    member_plugs: list[MemberPlug] = field(default_factory=list)
     agent_config: dict[str, Any] = field(default_factory=dict)
     # Relative path -> content, written with mode 0600 (certificates, keys).
     files: dict[str, bytes] = field(default_factory=dict)
@@ -49,6 +63,11 @@ class ComputeDriver(ABC):
     def build(self, spec: AmphoraBuild) -> str:
         """Make the amphora exist with its networks, files and a running agent;
         return its compute id. Does not wait for the agent to answer."""
+
+    @abstractmethod
+    def ensure_plugs(self, spec: AmphoraBuild) -> None:
+        """Give a built amphora exactly the plugs of `spec` (only its network fields
+        are read): add the missing ones, remove the ones no longer wanted."""
 
     @abstractmethod
     def restart_agent(self, spec: AmphoraBuild) -> None:

@@ -21,7 +21,8 @@ from pathlib import Path, PurePosixPath
 import portus
 from portus.common.config import AmphoraConfig
 from portus.drivers import ipcmd
-from portus.drivers.compute.base import AmphoraBuild, ComputeDriver, vip_ifname
+from portus.drivers.compute.base import (AmphoraBuild, ComputeDriver, member_ifname,
+                                         vip_ifname)
 from portus.drivers.ipcmd import IpCommandError
 from portus.drivers.network.base import NetworkDriver, Plug
 
@@ -134,14 +135,7 @@ class NetnsCompute(ComputeDriver):
             raise ValueError(f"namespace {ns!r} lacks prefix {self.cfg.namespace_prefix!r}")
         ipcmd.netns_add(ns)
         ipcmd.netns_configure(ns, NAMESPACE_SYSCTLS, up=["lo"], optional=OPTIONAL_SYSCTLS)
-        plugs = [Plug(self.mgmt_host_ifname(spec.amphora_id), MGMT_IFNAME, spec.mgmt_bridge,
-                      spec.mgmt_ip, spec.mgmt_prefixlen)]
-        gateway_taken = False
-        for index, vip in enumerate(spec.vip_plugs):
-            gateway = vip.gateway if vip.gateway and not gateway_taken else None
-            gateway_taken = gateway_taken or gateway is not None
-            plugs.append(Plug(self.vip_host_ifname(spec.amphora_id, index), vip_ifname(index),
-                              vip.subnet_bridge, vip.address, vip.prefixlen, gateway))
+        plugs = self._plugs(spec)
         self.network.plug_many(ns, plugs)
         for plug in plugs:
             if plug.address is not None:
@@ -150,6 +144,28 @@ class NetnsCompute(ComputeDriver):
         stale = [n for n in self.host_ifnames(spec.amphora_id) if n not in wanted]
         if stale:
             self.network.unplug_many(stale)
+
+    def _plugs(self, spec: AmphoraBuild) -> list[Plug]:
+        plugs = [Plug(self.mgmt_host_ifname(spec.amphora_id), MGMT_IFNAME, spec.mgmt_bridge,
+                      spec.mgmt_ip, spec.mgmt_prefixlen)]
+        gateway_taken = False
+        for index, vip in enumerate(spec.vip_plugs):
+            gateway = vip.gateway if vip.gateway and not gateway_taken else None
+            gateway_taken = gateway_taken or gateway is not None
+            plugs.append(Plug(self.vip_host_ifname(spec.amphora_id, index), vip_ifname(index),
+                              vip.subnet_bridge, vip.address, vip.prefixlen, gateway))
+        for port in spec.member_plugs:
+            plugs.append(Plug(ipcmd.member_host_ifname(self.cfg.interface_prefix,
+                                                       spec.amphora_id, port.slot),
+                              member_ifname(port.slot), port.subnet_bridge, port.address,
+                              port.prefixlen))
+        return plugs
+
+    def ensure_plugs(self, spec: AmphoraBuild) -> None:
+        # Runs on every convergence: a listing of host interfaces when nothing changed.
+        wanted = {p.host_ifname for p in self._plugs(spec)}
+        if set(self.host_ifnames(spec.amphora_id)) != wanted:
+            self.build_network(spec)
 
     def write_files(self, spec: AmphoraBuild) -> None:
         base = _check_base_dir(spec.base_dir)

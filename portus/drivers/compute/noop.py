@@ -21,6 +21,12 @@ class NoopCompute(ComputeDriver):
             self._new_pid(spec.namespace)
         return spec.namespace
 
+    def ensure_plugs(self, spec: AmphoraBuild) -> None:
+        self.calls.append(("ensure_plugs", (spec.amphora_id, tuple(spec.member_plugs))))
+        built = self.amphorae.get(spec.namespace)
+        if built is not None:
+            built.vip_plugs, built.member_plugs = spec.vip_plugs, spec.member_plugs
+
     def restart_agent(self, spec: AmphoraBuild) -> None:
         self.calls.append(("restart_agent", (spec.amphora_id, spec.namespace)))
         self._new_pid(spec.namespace)
