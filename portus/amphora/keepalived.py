@@ -7,8 +7,8 @@ keepalived or has it re-read the file (SIGHUP keeps the VRRP state: the MASTER
 keeps the VIP). keepalived daemonizes with pid files of its own, so several
 amphorae run side by side on one host and it outlives the agent.
 
-STDLIB ONLY, like agent.py, which hands in its process helpers (this module
-must not import agent.py: under ``python -m`` that would load it twice).
+STDLIB ONLY, like agent.py (this module must not import agent.py: under
+``python -m`` that would load it twice; shared helpers live in portus/common/osutil.py).
 
 Files in base_dir: keepalived.conf (applied), keepalived.conf.new (candidate),
 keepalived.pid (parent), keepalived-vrrp.pid (the VRRP child).
@@ -19,9 +19,8 @@ import os
 import signal
 import time
 
-TYPE_CHECKING = False  # keeps `typing` unloaded, as in agent.py
-if TYPE_CHECKING:
-    from typing import Callable
+from portus.common.osutil import (alive, read_text, run_capture, unlink_quiet, wait_dead,
+                                  write_atomic)
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
@@ -32,16 +31,12 @@ class KeepalivedError(Exception):
 
 
 class Keepalived:
-    def __init__(self, binary: str, base_dir: str,
-                 run_capture: Callable[[list[str], float], tuple[int, str]],
-                 alive: Callable[[int], bool]) -> None:
+    def __init__(self, binary: str, base_dir: str) -> None:
         self.binary = binary
         self.cfg = os.path.join(base_dir, "keepalived.conf")
         self.candidate = self.cfg + ".new"
         self.pidfile = os.path.join(base_dir, "keepalived.pid")
         self.vrrp_pidfile = os.path.join(base_dir, "keepalived-vrrp.pid")
-        self._run = run_capture
-        self._alive = alive
         self._can_test: bool | None = None
 
     # -- state ---------------------------------------------------------------------
@@ -55,7 +50,7 @@ class Keepalived:
                 argv = f.read().split(b"\0")
         except (OSError, ValueError, IndexError):
             return None
-        return pid if self.cfg.encode() in argv and self._alive(pid) else None
+        return pid if self.cfg.encode() in argv and alive(pid) else None
 
     def configured(self) -> bool:
         return os.path.exists(self.cfg)
@@ -72,7 +67,7 @@ class Keepalived:
 
     def matches(self, text: str | None) -> bool:
         """Whether ``text`` (None: no VRRP) is what runs now."""
-        current = _read(self.cfg)
+        current = read_text(self.cfg)
         return current == text and (text is None or self.running())
 
     # -- changes -------------------------------------------------------------------
@@ -80,11 +75,11 @@ class Keepalived:
         """Stage ``text`` as the candidate; the checker's complaint, or None if fine."""
         if text is None:
             return None
-        _write(self.candidate, text)
+        write_atomic(self.candidate, text.encode("utf-8"))
         if not self._supports_test():
             return None
         try:
-            rc, out = self._run([self.binary, "-t", "-f", self.candidate], 30.0)
+            rc, out = run_capture([self.binary, "-t", "-f", self.candidate], 30.0)
         except OSError as exc:
             os.unlink(self.candidate)
             raise KeepalivedError(f"could not run {self.binary} -t: {exc}") from None
@@ -107,11 +102,11 @@ class Keepalived:
 
     def _start(self) -> None:
         for path in (self.pidfile, self.vrrp_pidfile):
-            _unlink(path)
+            unlink_quiet(path)
         argv = [self.binary, "--vrrp", "--log-detail", "-f", self.cfg, "-p", self.pidfile,
                 "-r", self.vrrp_pidfile]
         try:
-            rc, out = self._run(argv, START_TIMEOUT)  # returns once it has daemonized
+            rc, out = run_capture(argv, START_TIMEOUT)  # returns once it has daemonized
         except OSError as exc:
             raise KeepalivedError(f"could not start keepalived: {exc}") from None
         if rc != 0:
@@ -132,43 +127,18 @@ class Keepalived:
                     os.kill(pid, sig)
                 except ProcessLookupError:
                     pass
-            deadline = time.monotonic() + STOP_TIMEOUT
-            while any(self._alive(p) for p in pids) and time.monotonic() < deadline:
-                time.sleep(0.02)
-            if not any(self._alive(p) for p in pids):
+            if wait_dead(pids, STOP_TIMEOUT):
                 break
         for path in (self.cfg, self.pidfile, self.vrrp_pidfile):
-            _unlink(path)
+            unlink_quiet(path)
         return bool(pids)
 
     def _supports_test(self) -> bool:
         """`keepalived -t` exists from 2.0.something on; older ones would start."""
         if self._can_test is None:
             try:
-                self._can_test = "--config-test" in self._run([self.binary, "--help"], 10.0)[1]
+                self._can_test = "--config-test" in run_capture([self.binary, "--help"], 10.0)[1]
             except OSError:
                 self._can_test = False
         return self._can_test
 
-
-def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except FileNotFoundError:
-        return None
-
-
-def _write(path: str, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, text.encode("utf-8"))
-    finally:
-        os.close(fd)
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass

@@ -16,6 +16,8 @@ import socket
 import threading
 import time
 
+from portus.common.osutil import write_atomic
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable
@@ -222,10 +224,7 @@ class Dataplane:
 
     def _save(self, generation: int, doc: dict[str, Any]) -> None:
         self.generation = generation
-        tmp = self.path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({"generation": generation, "doc": doc}, f)
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps({"generation": generation, "doc": doc}).encode())
 
     def _apply(self, stale: set[tuple[str, str]]) -> None:
         """Write the whole table for the current health (caller holds the lock)."""

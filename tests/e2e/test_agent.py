@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from portus.amphora.agent import alive
+from portus.common.osutil import alive
 from portus.common.heartbeat import InvalidHeartbeat, decode
 from portus.drivers.amphora.rest_client import AgentClient, AgentError, AgentUnreachable
 from portus.drivers.certificates.local_ca import LocalCA

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from portus.amphora.agent import _config_bundle, alive, run_capture, HttpError
+from portus.amphora.agent import _config_bundle, HttpError
+from portus.common.osutil import alive
 from portus.amphora.keepalived import Keepalived, KeepalivedError
 
 FAKE = """#!/bin/sh
@@ -44,7 +45,7 @@ def vrrp(tmp_path: Path) -> Iterator[Keepalived]:
     binary.chmod(0o755)
     base = tmp_path / "amp"
     base.mkdir()
-    keepalived = Keepalived(str(binary), str(base), run_capture, alive)
+    keepalived = Keepalived(str(binary), str(base))
     yield keepalived
     for name in ("keepalived.pid", "keepalived-vrrp.pid"):  # whatever a failed test left
         try:
@@ -103,7 +104,7 @@ def test_unhealthy_when_the_vrrp_process_died(vrrp: Keepalived) -> None:
 
 
 def test_a_missing_binary_is_an_error(tmp_path: Path) -> None:
-    vrrp = Keepalived(str(tmp_path / "nope"), str(tmp_path), run_capture, alive)
+    vrrp = Keepalived(str(tmp_path / "nope"), str(tmp_path))
     assert vrrp.check("x\n") is None  # no checker to ask: applying will tell
     with pytest.raises(KeepalivedError):
         vrrp.apply("x\n")

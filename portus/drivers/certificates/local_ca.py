@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from portus.common.osutil import write_atomic
+
 CA_VALIDITY = dt.timedelta(days=3650)
 CLIENT_VALIDITY = dt.timedelta(days=365)
 CLIENT_CN = "portus-controller"
@@ -46,19 +48,6 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-
-
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    """Write then rename, so readers never see a half-written key or cert."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.chmod(tmp, mode)  # the umask may have narrowed or an old tmp widened it
-    os.replace(tmp, path)
 
 
 class LocalCA:
@@ -145,8 +134,8 @@ class LocalCA:
             .sign(key, hashes.SHA256())
         )
         # Key first: a crash between the two writes leaves no cert without its key.
-        _write_atomic(self.ca_key_path, _key_pem(key), 0o600)
-        _write_atomic(self.ca_cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+        write_atomic(self.ca_key_path, _key_pem(key), 0o600)
+        write_atomic(self.ca_cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
 
     def _load_ca(self) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
         cert = x509.load_pem_x509_certificate(self.ca_cert_path.read_bytes())
@@ -171,8 +160,8 @@ class LocalCA:
     def _create_client(self) -> None:
         key = ec.generate_private_key(ec.SECP256R1())
         cert = self._sign(key.public_key(), CLIENT_CN, CLIENT_VALIDITY, ExtendedKeyUsageOID.CLIENT_AUTH, [])
-        _write_atomic(self.client_key_path, _key_pem(key), 0o600)
-        _write_atomic(self.client_cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+        write_atomic(self.client_key_path, _key_pem(key), 0o600)
+        write_atomic(self.client_cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
 
     def _sign(
         self,

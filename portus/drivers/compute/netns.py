@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 
 import portus
 from portus.common.config import AmphoraConfig
+from portus.common.osutil import write_atomic
 from portus.drivers import ipcmd
 from portus.drivers.compute.base import (AmphoraBuild, ComputeDriver, member_ifname,
                                          vip_ifname)
@@ -59,24 +60,6 @@ def _is_our_running_child(pid: int) -> bool:
     with _children_lock:
         proc = _children.get(pid)
         return proc is not None and proc.poll() is None
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW,
-                 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        _write_all(fd, data)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 def _safe_relpath(name: str) -> PurePosixPath:
@@ -174,9 +157,9 @@ class NetnsCompute(ComputeDriver):
         for name, content in spec.files.items():
             path = base / _safe_relpath(name)
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            _atomic_write(path, content)
+            write_atomic(path, content)
         config = json.dumps(spec.agent_config, indent=2, sort_keys=True).encode()
-        _atomic_write(base / AGENT_CONFIG, config)
+        write_atomic(base / AGENT_CONFIG, config)
 
     def _start_agent(self, spec: AmphoraBuild) -> int:
         base = _check_base_dir(spec.base_dir)
@@ -201,7 +184,7 @@ class NetnsCompute(ComputeDriver):
             os.close(log_fd)
         with _children_lock:
             _children[proc.pid] = proc
-        _atomic_write(base / AGENT_PID, f"{proc.pid}\n".encode())
+        write_atomic(base / AGENT_PID, f"{proc.pid}\n".encode())
         return proc.pid
 
     def restart_agent(self, spec: AmphoraBuild) -> None:
