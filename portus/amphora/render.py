@@ -66,6 +66,8 @@ TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 MAX_GLOBAL_MAXCONN = 9000
 UNLIMITED_CONNECTIONS = constants.DEFAULT_CONNECTION_LIMIT  # 50000 for limit -1
 STICK_TABLE_SIZE = "10k"
+PEERS_SECTION = "portus_peers"
+PEER_PORT = 1025  # on the VRRP addresses, as Octavia's peers
 APP_COOKIE_LEN = 64
 # haproxy: "socket path ... too long (max 97)".
 MAX_SOCKET_PATH = 97
@@ -542,6 +544,22 @@ def _template() -> jinja2.Template:
     return _ENV.get_template(TEMPLATE_NAME)
 
 
+def _peer_name(amphora_id: str) -> str:
+    return amphora_id.replace("-", "")
+
+
+def _peers(amp: AmphoraRuntime) -> list[dict[str, str]]:
+    """The peers section's entries; the local one is the amphora's own (`localpeer`)."""
+    if not amp.peers:
+        return []
+    names = [_peer_name(check_identifier(amphora_id, "peer amphora id"))
+             for amphora_id, _ in amp.peers]
+    if _peer_name(amp.amphora_id) not in names or len(set(names)) != len(names):
+        raise RenderError("peers must name this amphora once and each peer once")
+    return [{"name": name, "address": format_address(address, PEER_PORT, "peer address")}
+            for name, (_, address) in zip(names, amp.peers)]
+
+
 def render_haproxy(lb: LoadBalancerSpec, amp: AmphoraRuntime) -> str:
     """Return the complete haproxy.cfg for ``lb`` running on amphora ``amp``.
 
@@ -574,8 +592,13 @@ def render_haproxy(lb: LoadBalancerSpec, amp: AmphoraRuntime) -> str:
         frontends.append(frontend)
         backends.extend(listener_backends)
 
+    sticky = any(b.persistence in ("SOURCE_IP", "APP_COOKIE") for b in backends)
+    peers = _peers(amp) if sticky else []
     text = _template().render(
         lb_id=lb_id,
+        peers=peers,
+        peers_section=PEERS_SECTION,
+        local_peer=_peer_name(amp.amphora_id),
         generation=generation,
         maxconn=maxconn,
         stats_socket=socket,

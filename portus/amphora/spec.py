@@ -142,3 +142,6 @@ class AmphoraRuntime:
     base_dir: str  # holds the stats socket and pid files
     maxconn: int = 8000
     certs_dir: str = ""  # TLS files, on a memory file system
+    # (amphora id, VRRP address) of every amphora of an ACTIVE_STANDBY pair, this one
+    # included: their HAProxies share stick tables (persistence survives a failover).
+    peers: tuple[tuple[str, str], ...] = ()

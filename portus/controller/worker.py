@@ -78,11 +78,14 @@ class Reconciler:
                 self.amphorae.remove_many(plan.victims)
                 # The same HAProxy configuration everywhere (a BACKUP binds the VIP too,
                 # ip_nonlocal_bind), MASTER first so it learns of a new peer first.
+                peers = tuple((a.id, a.vrrp_ip) for a in plan.serving
+                              if vips and a.vrrp_ip and len(plan.serving) > 1)
                 for amp in plan.serving:
                     base_dir = self.amphorae.base_dir(amp.id)
                     runtime = AmphoraRuntime(amphora_id=amp.id, base_dir=base_dir,
                                              maxconn=maxconn,
-                                             certs_dir=self.amphorae.certs_dir(amp.id))
+                                             certs_dir=self.amphorae.certs_dir(amp.id),
+                                             peers=peers)
                     ip = amp.lb_network_ip or ""
                     self.agents.put_certificates(amp.id, ip, spec.files)
                     self.agents.put_config(

@@ -17,23 +17,27 @@ from typing import Any
 import openstack
 import pytest
 
+from portus.amphora.agent import unix_command
 from portus.drivers import ipcmd
-from tests.e2e.harness import (PortusLab, Prober, create_http_lb, kill_and_wait, wait_active,
-                               wait_for)
+from tests.e2e.harness import (PROJECT, PortusLab, Prober, create_http_lb, kill_and_wait,
+                               wait_active, wait_for)
 
 pytestmark = pytest.mark.e2e
 
 HELLO = "hello from be1"
 
 
-def _active_standby_lb(lab: PortusLab, sdk: openstack.connection.Connection) -> Any:
+def _ha_flavor(sdk: openstack.connection.Connection) -> Any:
     profile = sdk.load_balancer.create_flavor_profile(
         name="ha", provider_name="amphora",
         flavor_data=json.dumps({"loadbalancer_topology": "ACTIVE_STANDBY"}))
-    flavor = sdk.load_balancer.create_flavor(name="ha", flavor_profile_id=profile.id,
-                                             enabled=True)
+    return sdk.load_balancer.create_flavor(name="ha", flavor_profile_id=profile.id,
+                                           enabled=True)
+
+
+def _active_standby_lb(lab: PortusLab, sdk: openstack.connection.Connection) -> Any:
     be1 = lab.backend("be1", 0)
-    lb = create_http_lb(sdk, lab, [be1], name="e2e-ha", flavor_id=flavor.id)
+    lb = create_http_lb(sdk, lab, [be1], name="e2e-ha", flavor_id=_ha_flavor(sdk).id)
     wait_active(sdk, lb.id)
     wait_for("traffic", lambda: lab.get(lb.vip_address) == HELLO, 30)
     return lb
@@ -162,3 +166,48 @@ def test_failovers_through_the_api(lab: PortusLab, sdk: openstack.connection.Con
     sdk.load_balancer.delete_load_balancer(lb.id, cascade=True)
     wait_for("both namespaces removed", lambda: lab.amphora_namespaces() == [], 60, 0.1)
     assert lab.get(vip, timeout=0.5) is None
+
+
+def _stick_entries(lab: PortusLab, amphora_id: str, backend: str) -> list[str]:
+    """The rows of a backend's stick table, from the amphora's stats socket."""
+    socket_path = str(lab.run_dir / "amphorae" / amphora_id / "haproxy.sock")
+    out = unix_command(socket_path, f"show table {backend}")
+    return [line for line in out.splitlines() if "key=" in line]
+
+
+def test_stick_table_is_shared_with_the_backup(
+        lab: PortusLab, sdk: openstack.connection.Connection) -> None:
+    """SOURCE_IP persistence survives a MASTER crash: the BACKUP's HAProxy learns each
+    entry from the MASTER's through the peers section."""
+    be1, be2 = lab.backend("be1", 0), lab.backend("be2", 1)
+    pool = {"name": "web", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+            "session_persistence": {"type": "SOURCE_IP"},
+            "members": [{"name": b.name, "address": b.address, "protocol_port": b.port}
+                        for b in (be1, be2)]}
+    lb = sdk.load_balancer.create_load_balancer(
+        name="e2e-sticky", project_id=PROJECT, vip_subnet_id=lab.subnet.id,
+        flavor_id=_ha_flavor(sdk).id, listeners=[{"name": "http", "protocol": "HTTP",
+                                                  "protocol_port": 80, "default_pool": pool}])
+    wait_active(sdk, lb.id)
+    vip = lb.vip_address
+    pair = _pair(sdk, lb.id)
+    master, backup = pair["MASTER"], pair["BACKUP"]
+    wait_for("the MASTER to hold the VIP", lambda: _holds(master.compute_id, vip), 10)
+    listener = next(sdk.load_balancer.listeners(loadbalancer_id=lb.id))
+    pool_id = next(sdk.load_balancer.pools(loadbalancer_id=lb.id)).id
+    backend = f"{pool_id}:{listener.id}"
+
+    first = wait_for("an answer", lambda: lab.get(vip), 10)
+    assert {lab.get(vip) for _ in range(10)} == {first}  # this client sticks to one member
+    (entry,) = _stick_entries(lab, master.id, backend)
+    wait_for("the entry on the BACKUP",
+             lambda: len(_stick_entries(lab, backup.id, backend)) == 1, 10, 0.05)
+    (copied,) = _stick_entries(lab, backup.id, backend)
+    server = [f for f in entry.split() if f.startswith("server_id=")]
+    assert server and server == [f for f in copied.split() if f.startswith("server_id=")]
+
+    pids = ipcmd.netns_pids(master.compute_id)
+    kill_and_wait(pids, signal.SIGSTOP, timeout=0)
+    kill_and_wait(pids, signal.SIGKILL)
+    wait_for("the BACKUP to take the VIP", lambda: _holds(backup.compute_id, vip), 5, 0.01)
+    assert {wait_for("an answer", lambda: lab.get(vip), 10) for _ in range(10)} == {first}

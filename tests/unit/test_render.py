@@ -883,3 +883,50 @@ def test_udp_and_sctp_listeners_are_left_to_nftables():
                                                          default_pool=pool(protocol="UDP")),
                              listener("l-sctp", protocol="SCTP", port=90)), AMP)
     assert "l-udp" not in text and "l-sctp" not in text and ":90" not in text
+
+
+# --------------------------------------------------------------------------
+# ACTIVE_STANDBY: stick tables shared through a peers section
+
+PAIR = (("amp-1", "203.0.113.250"), ("amp-2", "203.0.113.249"))
+
+
+def _sticky(persistence: dict[str, Any] | None) -> LoadBalancerSpec:
+    return lb(listener(default_pool=pool(session_persistence=persistence)))
+
+
+def test_peers_section_only_for_a_pair_with_stick_tables() -> None:
+    pair = dataclasses.replace(AMP, peers=PAIR)
+    for persistence in ({"type": "SOURCE_IP"}, {"type": "APP_COOKIE", "cookie_name": "sid"}):
+        cfg = render_haproxy(_sticky(persistence), pair)
+        sec = sections(cfg)
+        assert "localpeer amp1" in sec["global"]
+        assert sec["peers portus_peers"] == ["peer amp1 203.0.113.250:1025",
+                                             "peer amp2 203.0.113.249:1025"]
+        (table,) = [line for line in sec["backend p1:l1"] if line.startswith("stick-table")]
+        assert table.endswith(" peers portus_peers")
+    for persistence in (None, {"type": "HTTP_COOKIE"}):  # no stick table: no peers
+        assert "peers" not in render_haproxy(_sticky(persistence), pair)
+    assert "peers" not in render_haproxy(_sticky({"type": "SOURCE_IP"}), AMP)  # SINGLE
+
+
+def test_peers_must_include_this_amphora_once() -> None:
+    for peers in ((("amp-2", "203.0.113.249"),), PAIR + PAIR[:1]):
+        with pytest.raises(RenderError, match="peers"):
+            render_haproxy(_sticky({"type": "SOURCE_IP"}), dataclasses.replace(AMP, peers=peers))
+    with pytest.raises(RenderError, match="peer address"):
+        render_haproxy(_sticky({"type": "SOURCE_IP"}),
+                       dataclasses.replace(AMP, peers=(("amp-1", "not-an-ip"),)))
+
+
+@needs_haproxy
+def test_haproxy_accepts_peers() -> None:
+    with tempfile.TemporaryDirectory(prefix="hx-") as base_dir:
+        amp = AmphoraRuntime(amphora_id="amp-1", base_dir=base_dir,
+                             peers=(("amp-1", "2001:db8::fa"), ("amp-2", "2001:db8::f9")))
+        cfg = render_haproxy(lb(listener(default_pool=pool(session_persistence={
+            "type": "SOURCE_IP"})), listener("l2", port=81, default_pool=pool(
+                "p2", session_persistence={"type": "APP_COOKIE", "cookie_name": "sid"}))), amp)
+        result = _haproxy_check(cfg)
+    assert "peer amp1 [2001:db8::fa]:1025" in cfg
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}\n{cfg}"
