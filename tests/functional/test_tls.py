@@ -288,3 +288,36 @@ def test_prometheus_listener_serves_over_tls_when_given_a_certificate(api: Api) 
              "tls_versions": ["TLSv1.3"]}
     assert_fault(api.post(LISTENERS, json={"listener": plain}), 400, "tls_versions",
                  "PROMETHEUS listeners with a certificate")
+
+
+def test_store_parses_a_secret_once_and_still_checks_the_row(api: Api) -> None:
+    """Payloads never change, so parsing is cached by ciphertext; the row is read on
+    every call, so a deleted secret or another project is still refused."""
+    from portus.drivers.certificates.store import CertificateStore, SecretUnavailable
+
+    ref, ca_ref = store(api, material().server.pem_bundle), store(api, material().ca.cert_pem.decode())
+    crl_ref = store(api, material().crl)
+    certs: CertificateStore = api.app.state.services.certs  # type: ignore[attr-defined]
+    opened: list[str] = []
+    real_open = certs.box.open
+
+    def counting_open(token: str) -> bytes:
+        opened.append(token)
+        return real_open(token)
+
+    certs.box.open = counting_open  # type: ignore[method-assign]
+    try:
+        with api.db.read() as session:
+            for _ in range(3):
+                bundle = certs.certificate(session, ref, "p1")
+                assert certs.crl(session, crl_ref, ca_ref, "p1").startswith(b"-----BEGIN X509 CRL")
+            assert "www.example.test" in bundle.names
+            assert len(opened) == 3  # certificate, CA, CRL: once each
+            with pytest.raises(SecretUnavailable):
+                certs.certificate(session, ref, "p2")
+        api.expect("DELETE", ref.removeprefix("http://testserver"), 204,
+                   headers={"X-Project-Id": "p1"})
+        with api.db.read() as session, pytest.raises(SecretUnavailable):
+            certs.certificate(session, ref, "p1")
+    finally:
+        del certs.box.open  # type: ignore[method-assign]

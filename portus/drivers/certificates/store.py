@@ -4,11 +4,19 @@ A listener's or pool's ``*_container_ref`` names a secret as
 ``<api>/v1/secrets/<uuid>`` (what POST /v1/secrets returns) or by its bare uuid.
 The API checks every ref when it is set; the worker reads them again when it
 renders, so a secret deleted behind portus's back shows as a convergence error.
+
+A secret's payload never changes once stored, so what was parsed from it is kept
+(keyed by its ciphertext, a bounded number of them): each render still reads the
+rows (existence, owner) but decrypts and parses only secrets it has not seen.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from cryptography import x509
 from sqlalchemy.orm import Session
@@ -18,6 +26,8 @@ from portus.drivers.certificates import bundles
 from portus.drivers.certificates.secret_box import SecretBox
 
 _REF = re.compile(r"(?:.*/v1/secrets/)?([0-9a-fA-F-]{36})/?")
+_CACHED = 512  # parsed secrets kept per store
+T = TypeVar("T")
 
 
 class SecretUnavailable(LookupError):
@@ -32,6 +42,8 @@ def secret_id(ref: str) -> str | None:
 @dataclass
 class CertificateStore:
     box: SecretBox
+    _parsed: OrderedDict[tuple[Any, ...], Any] = field(default_factory=OrderedDict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def secret(self, session: Session, ref: str, project_id: str | None) -> m.Secret:
         """The secret a ref names, if ``project_id`` owns it (None: any project)."""
@@ -46,26 +58,35 @@ class CertificateStore:
             raise SecretUnavailable(f"secret {row.id} has no payload")
         return self.box.open(row.encrypted_payload)
 
-    def _read(self, session: Session, ref: str, project_id: str | None) -> bytes:
-        return self.payload(self.secret(session, ref, project_id))
+    def _parse(self, session: Session, ref: str, project_id: str | None, kind: str,
+               parse: Callable[[bytes], T], *depends: Any) -> T:
+        """``parse`` of the payload ``ref`` names, from the cache when the same
+        ciphertext was parsed as ``kind`` before (``depends``: more inputs of ``parse``)."""
+        row = self.secret(session, ref, project_id)
+        key = (kind, row.id, row.encrypted_payload, *depends)
+        with self._lock:
+            if key in self._parsed:
+                self._parsed.move_to_end(key)
+                return self._parsed[key]  # type: ignore[no-any-return]
+        try:
+            value = parse(self.payload(row))
+        except bundles.BundleError as exc:
+            raise SecretUnavailable(f"{ref}: {exc}") from None
+        with self._lock:
+            self._parsed[key] = value
+            while len(self._parsed) > _CACHED:
+                self._parsed.popitem(last=False)
+        return value
 
     def certificate(self, session: Session, ref: str,
                     project_id: str | None) -> bundles.CertificateBundle:
-        try:
-            return bundles.certificate_bundle(self._read(session, ref, project_id))
-        except bundles.BundleError as exc:
-            raise SecretUnavailable(f"{ref}: {exc}") from None
+        return self._parse(session, ref, project_id, "certificate", bundles.certificate_bundle)
 
     def ca(self, session: Session, ref: str,
            project_id: str | None) -> tuple[bytes, list[x509.Certificate]]:
-        try:
-            return bundles.ca_bundle(self._read(session, ref, project_id))
-        except bundles.BundleError as exc:
-            raise SecretUnavailable(f"{ref}: {exc}") from None
+        return self._parse(session, ref, project_id, "ca", bundles.ca_bundle)
 
     def crl(self, session: Session, ref: str, ca_ref: str, project_id: str | None) -> bytes:
-        _, cas = self.ca(session, ca_ref, project_id)
-        try:
-            return bundles.crl_pem(self._read(session, ref, project_id), cas)
-        except bundles.BundleError as exc:
-            raise SecretUnavailable(f"{ref}: {exc}") from None
+        pem, cas = self.ca(session, ca_ref, project_id)
+        return self._parse(session, ref, project_id, "crl",
+                           lambda payload: bundles.crl_pem(payload, cas), pem)
