@@ -2,7 +2,7 @@
 # Both install what is missing first (Debian packages and a .venv).
 PYTHON ?= python3
 VENV   ?= .venv
-APT_PACKAGES = haproxy keepalived iproute2 procps nftables iputils-ping curl
+APT_PACKAGES = haproxy keepalived iproute2 procps nftables conntrack iputils-ping curl
 STAMP  = $(VENV)/.installed
 PYTEST_ARGS ?=
 

@@ -283,7 +283,27 @@ class Dataplane:
                         self._apply(set())
                     except NftError as exc:
                         self.log(f"could not update the UDP map: {exc}")
+                    else:
+                        if not state.up:
+                            self._forget_flows(k[0], member)
             stop.wait(max(0.0, delay - (time.monotonic() - started)))
+
+    def _forget_flows(self, listener_id: str, member: dict[str, Any]) -> None:
+        """Delete the conntrack entries of flows mapped to a member that went down:
+        otherwise each keeps going to it until its entry expires; deleted, its next
+        packet is a new flow that the map sends to a live member."""
+        protocol = next(li["protocol"] for li in self.doc["listeners"] if li["id"] == listener_id)
+        family = "ipv6" if ":" in member["address"] else "ipv4"
+        argv = ["conntrack", "-D", "-f", family, "-p", protocol.lower(),
+                "--reply-src", member["address"], "--reply-port-src", str(member["port"])]
+        try:
+            rc, out = self.run(argv, NFT_TIMEOUT)
+        except OSError as exc:  # no conntrack tool: entries expire on their own
+            self.log(f"could not delete the flows of member {member['id']}: {exc}")
+            return
+        # 1 with "0 flow entries have been deleted" is not an error.
+        if rc not in (0, 1):
+            self.log(f"conntrack -D for member {member['id']} exited with {rc}: {out.strip()}")
 
     # -- heartbeat -----------------------------------------------------------------
     def report(self, listeners: dict[str, Any], pools: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import shutil
+import socket
 
 import openstack
 import pytest
@@ -24,6 +25,26 @@ def _members(sdk: openstack.connection.Connection, pool_id: str) -> dict[str, st
 
 def _spread(lab: PortusLab, vip: str, n: int = 20) -> collections.Counter[str]:
     return collections.Counter(lab.udp(vip, 53) or "no answer" for _ in range(n))
+
+
+def _ask(lab: PortusLab, sock: socket.socket, vip: str) -> str | None:
+    lab._check_target(vip)
+    sock.sendto(b"ping\n", (vip, 53))
+    try:
+        return sock.recv(2048).decode().strip()
+    except OSError:
+        return None
+
+
+def _flow_to(lab: PortusLab, vip: str, name: str) -> socket.socket:
+    """A UDP socket whose flow the amphora maps to backend ``name``."""
+    for _ in range(10):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.settimeout(1.0)
+        if _ask(lab, sock, vip) == f"hello from {name}":
+            return sock
+        sock.close()
+    raise AssertionError(f"no flow reached {name}")
 
 
 def test_udp_round_robin_health_and_tcp_beside_it(lab: PortusLab,
@@ -50,9 +71,13 @@ def test_udp_round_robin_health_and_tcp_beside_it(lab: PortusLab,
     assert _spread(lab, vip) == {"hello from u1": 10, "hello from u2": 10}
     assert lab.get(vip, 80) == "hello from web"  # HAProxy beside nftables, same VIP
 
+    stuck = _flow_to(lab, vip, "u2")  # one flow (a fixed source port) mapped to u2
     be2.stop()
     wait_for("u2 ERROR", lambda: _members(sdk, pool.id)["u2"] == "ERROR", 30)
     assert _spread(lab, vip) == {"hello from u1": 20}
+    # Its conntrack entry went with u2: the flow's next datagram is mapped again.
+    assert _ask(lab, stuck, vip) == "hello from u1"
+    stuck.close()
     wait_for("the load balancer DEGRADED", lambda: sdk.load_balancer.get_load_balancer(
         lb.id).operating_status == "DEGRADED", 10)
 
