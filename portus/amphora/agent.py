@@ -51,6 +51,8 @@ HANDSHAKE_TIMEOUT = 10.0
 REQUEST_TIMEOUT = 30.0
 RELOAD_TIMEOUT = 30.0  # the master retries busy binds for ~2 s before failing
 START_TIMEOUT = 30.0
+WATCH_INTERVAL = 0.25  # how soon a dead HAProxy is started again
+REVIVE_BACKOFF = 5.0  # after a failed start
 SOFT_STOP_TIMEOUT = 5.0  # then SIGTERM, then SIGKILL: DELETE must finish
 REASONS = {
     200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
@@ -345,6 +347,7 @@ class Agent:
         os.makedirs(self.certs_dir, mode=0o700, exist_ok=True)
         self.vrrp = Keepalived(keepalived_bin, base_dir)
         self.lock = threading.Lock()
+        self._revive_after = 0.0  # monotonic time before which revive() waits
         self.gen_file = os.path.join(base_dir, "generation")
         self.generation = 0
         try:
@@ -428,6 +431,23 @@ class Agent:
             if vrrp_action != "none":
                 result["vrrp"] = vrrp_action
             return 200, result
+
+    def revive(self) -> None:
+        """Start HAProxy again if it died while a configuration is applied (nothing
+        else would: it runs daemonized, outside any supervisor). Skipped while a
+        change holds the lock: that change starts or reloads it anyway."""
+        if time.monotonic() < self._revive_after or not self.lock.acquire(blocking=False):
+            return
+        try:
+            if self.generation == 0 or self.hap.running() or not os.path.exists(self.hap.cfg):
+                return
+            log(f"haproxy is not running: starting it again on generation {self.generation}")
+            self.hap.start()
+        except HaproxyError as exc:
+            log(f"could not start haproxy again (next try in {REVIVE_BACKOFF:.0f} s): {exc}")
+            self._revive_after = time.monotonic() + REVIVE_BACKOFF
+        finally:
+            self.lock.release()
 
     # -- TLS files ----------------------------------------------------------------
     def certificates(self) -> list[str]:
@@ -764,6 +784,15 @@ def _config_bundle(body: str) -> tuple[str, str | None]:
     return bundle["haproxy"], keepalived
 
 
+def watch_haproxy(agent: Agent, stopping: threading.Event) -> None:
+    """Bring a dead HAProxy back within WATCH_INTERVAL (reading two small files)."""
+    while not stopping.wait(WATCH_INTERVAL):
+        try:
+            agent.revive()
+        except Exception as exc:  # never let the thread die
+            log(f"haproxy watchdog: {exc!r}")
+
+
 def _typed(row: dict[str, str]) -> dict[str, Any]:
     """Counters as ints, empty fields dropped (show stat has ~100 columns)."""
     return {k: int(v) if v.isdigit() else v for k, v in row.items() if v != ""}
@@ -822,6 +851,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if beat.targets:
         beat.start()
+    threading.Thread(target=watch_haproxy, args=(agent, beat.stopping), name="watchdog",
+                     daemon=True).start()
 
     def on_signal(signum: int, _frame: Any) -> None:
         # shutdown() blocks until serve_forever returns, and serve_forever runs

@@ -79,6 +79,15 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float, interval: floa
         time.sleep(interval)
 
 
+def process_name(pid: int) -> str:
+    """The command name of a process ("" when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def kill_and_wait(pids: list[int], sig: int = signal.SIGKILL, timeout: float = 5.0) -> None:
     for pid in pids:
         try:

@@ -20,7 +20,7 @@ import pytest
 from portus.amphora.agent import unix_command
 from portus.drivers import ipcmd
 from tests.e2e.harness import (PROJECT, PortusLab, Prober, create_http_lb, kill_and_wait,
-                               wait_active, wait_for)
+                               process_name, wait_active, wait_for)
 
 pytestmark = pytest.mark.e2e
 
@@ -106,7 +106,7 @@ def test_master_killed_backup_serves_and_is_replaced(
     # the health manager replaces it; the MASTER serves throughout.
     new_backup = pair["BACKUP"]
     with Prober(lab, vip, HELLO, timeout=0.25) as prober:
-        pids = [p for p in ipcmd.netns_pids(new_backup.compute_id) if _comm(p) == "keepalived"]
+        pids = [p for p in ipcmd.netns_pids(new_backup.compute_id) if process_name(p) == "keepalived"]
         assert pids
         kill_and_wait(pids, signal.SIGSTOP, timeout=0)
         kill_and_wait(pids, signal.SIGKILL)
@@ -119,14 +119,6 @@ def test_master_killed_backup_serves_and_is_replaced(
     pair = _pair(sdk, lb.id)
     assert pair["MASTER"].id == backup.id and pair["BACKUP"].id != new_backup.id
     assert lab.get(vip) == HELLO
-
-
-def _comm(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/comm") as f:
-            return f.read().strip()
-    except OSError:
-        return ""
 
 
 def test_failovers_through_the_api(lab: PortusLab, sdk: openstack.connection.Connection
@@ -211,3 +203,29 @@ def test_stick_table_is_shared_with_the_backup(
     kill_and_wait(pids, signal.SIGKILL)
     wait_for("the BACKUP to take the VIP", lambda: _holds(backup.compute_id, vip), 5, 0.01)
     assert {wait_for("an answer", lambda: lab.get(vip), 10) for _ in range(10)} == {first}
+
+
+def test_haproxy_killed_on_the_master(lab: PortusLab, sdk: openstack.connection.Connection
+                                      ) -> None:
+    """keepalived's track script hands the VIP to the BACKUP; the MASTER's agent starts
+    HAProxy again and, with the higher priority, the MASTER takes the VIP back."""
+    lb = _active_standby_lb(lab, sdk)
+    vip = lb.vip_address
+    pair = _pair(sdk, lb.id)
+    master = pair["MASTER"]
+    wait_for("the MASTER to hold the VIP", lambda: _holds(master.compute_id, vip), 10)
+    namespaces = sorted(lab.amphora_namespaces())
+    with Prober(lab, vip, HELLO, timeout=0.25) as prober:
+        time.sleep(0.5)
+        pids = [p for p in ipcmd.netns_pids(master.compute_id) if process_name(p) == "haproxy"]
+        assert pids
+        kill_and_wait(pids, signal.SIGKILL)
+        wait_for("HAProxy started again on the MASTER", lambda: any(
+            process_name(p) == "haproxy" for p in ipcmd.netns_pids(master.compute_id)), 10, 0.05)
+        wait_for("the MASTER to hold the VIP again",
+                 lambda: _holds(master.compute_id, vip), 15, 0.05)
+        time.sleep(0.5)
+    print(f"\nACTIVE_STANDBY, HAProxy killed on the MASTER: outage "
+          f"{prober.outage * 1000:.0f} ms ({prober.failed} of {prober.sent} probes failed)")
+    assert sorted(lab.amphora_namespaces()) == namespaces  # nothing was replaced
+    assert lab.get(vip) == HELLO

@@ -16,6 +16,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -379,6 +380,26 @@ def test_delete_stops_haproxy(amp: Amphora, backends: dict[str, Backend]) -> Non
         amp.client.get_config(amp.id, amp.ip)
     assert err.value.status == 404
     assert amp.client.delete_config(amp.id, amp.ip)["action"] == "not_running"
+
+
+def test_dead_haproxy_is_started_again(amp: Amphora, backends: dict[str, Backend]) -> None:
+    amp.client.put_config(amp.id, amp.ip, amp.config(backends["A"]), 2)
+    master = int((amp.base / "haproxy.pid").read_text())
+    for pid in amp.haproxy_pids():
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while True:  # the watchdog starts it on the applied configuration
+        try:
+            if amp.get() == "A":
+                break
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, "haproxy was not started again"
+        time.sleep(0.05)
+    assert int((amp.base / "haproxy.pid").read_text()) != master
+    info = amp.client.info(amp.id, amp.ip)
+    assert info["haproxy_running"] is True and info["generation"] == 2
+    assert "starting it again on generation 2" in (amp.base / "agent.log").read_text()
 
 
 def test_restarted_agent_adopts_running_haproxy(amp: Amphora, backends: dict[str, Backend]) -> None:

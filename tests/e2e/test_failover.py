@@ -11,8 +11,9 @@ from typing import Any
 import openstack
 import pytest
 
-from tests.e2e.harness import (PortusLab, Prober, create_http_lb, kill_and_wait, wait_active,
-                               wait_for)
+from portus.drivers import ipcmd
+from tests.e2e.harness import (PortusLab, Prober, create_http_lb, kill_and_wait, process_name,
+                               wait_active, wait_for)
 
 pytestmark = pytest.mark.e2e
 
@@ -83,3 +84,26 @@ def test_dead_amphora_is_replaced_by_the_health_manager(
     print(f"\namphora killed: outage {prober.outage:.2f} s (traffic back {back:.2f} s after "
           f"the kill; heartbeat timeout 5 s)")
     assert sdk.load_balancer.get_load_balancer(lb.id).vip_address == vip
+
+
+def test_dead_haproxy_is_started_again_in_place(
+        lab: PortusLab, sdk: openstack.connection.Connection) -> None:
+    """HAProxy alone dies: the amphora's agent starts it again on the applied
+    configuration; nothing is rebuilt."""
+    be1 = lab.backend("be1", 0)
+    lb = create_http_lb(sdk, lab, [be1], name="e2e-haproxy")
+    wait_active(sdk, lb.id)
+    vip = lb.vip_address
+    wait_for("traffic", lambda: lab.get(vip) == "hello from be1", 30)
+    (namespace,) = lab.amphora_namespaces()
+    with Prober(lab, vip, "hello from be1") as prober:
+        time.sleep(0.3)
+        pids = [p for p in ipcmd.netns_pids(namespace) if process_name(p) == "haproxy"]
+        assert pids
+        kill_and_wait(pids)
+        wait_for("traffic again", lambda: prober.recovered is not None, 10, 0.05)
+    print(f"\nHAProxy killed in a SINGLE amphora: outage {prober.outage * 1000:.0f} ms "
+          f"({prober.failed} of {prober.sent} probes failed)")
+    assert prober.failed > 0  # it was down: the kill worked
+    assert lab.amphora_namespaces() == [namespace]
+    assert lab.get(vip) == "hello from be1"
