@@ -109,3 +109,28 @@ def test_heartbeat_words(tmp_path: Path, monitor: dict[str, Any] | None,
 def test_sctp_check_without_kernel_sctp_is_down_not_an_error() -> None:
     # On a kernel with SCTP nothing listens there either: down both ways.
     assert udp.check_stream("127.0.0.1", 9, 0.5, socket.IPPROTO_SCTP) is False
+
+
+@pytest.mark.parametrize("protocol, address, family", [
+    ("UDP", "192.0.2.10", "ipv4"), ("SCTP", "2001:db8::a", "ipv6")])
+def test_a_member_gone_down_loses_its_conntrack_entries(
+        tmp_path: Path, protocol: str, address: str, family: str) -> None:
+    calls: list[list[str]] = []
+    logged: list[str] = []
+
+    def fake_run(argv: list[str], timeout: float) -> tuple[int, str]:
+        calls.append(argv)
+        return (1, "0 flow entries have been deleted.") if argv[0] == "conntrack" else (0, "")
+    plane = udp.Dataplane(str(tmp_path), fake_run, logged.append)
+    plane.doc = doc(None)
+    plane.doc["listeners"][0]["protocol"] = protocol
+    plane._forget_flows("l1", {"id": "a", "address": address, "port": 53})
+    assert calls == [["conntrack", "-D", "-f", family, "-p", protocol.lower(),
+                      "--reply-src", address, "--reply-port-src", "53"]]
+    assert logged == []  # nothing matched is not an error
+
+    def no_conntrack(argv: list[str], timeout: float) -> tuple[int, str]:
+        raise FileNotFoundError("conntrack")
+    plane.run = no_conntrack
+    plane._forget_flows("l1", {"id": "a", "address": address, "port": 53})
+    assert logged and "could not delete the flows of member a" in logged[0]
