@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 
-from portus.amphora import udp
+from portus.amphora import metrics_proxy, udp
 from portus.amphora import PING_CHECK
 from portus.amphora.keepalived import Keepalived, KeepalivedError
 from portus.common.osutil import (alive, children, read_text, run, run_capture, wait_dead,
@@ -496,6 +496,8 @@ def heartbeat_payload(agent: Agent, seq: int) -> dict[str, Any]:
     pools: dict[str, Any] = {}
     for row in agent.hap.show_stat():
         name, sv = row.get("pxname", ""), row.get("svname", "")
+        if name.startswith(metrics_proxy.INTERNAL):
+            continue  # not a listener or a pool
         if sv == "FRONTEND":
             listeners[name] = {
                 "status": row.get("status", ""),
@@ -853,6 +855,9 @@ def main(argv: list[str] | None = None) -> int:
         beat.start()
     threading.Thread(target=watch_haproxy, args=(agent, beat.stopping), name="watchdog",
                      daemon=True).start()
+    # PROMETHEUS listeners reach it through haproxy; idle, it is one listening socket.
+    threading.Thread(target=metrics_proxy.serve, args=(beat.stopping, log),
+                     name="metrics-proxy", daemon=True).start()
 
     def on_signal(signum: int, _frame: Any) -> None:
         # shutdown() blocks until serve_forever returns, and serve_forever runs

@@ -32,8 +32,10 @@ Semantics worth knowing:
   script pings the target named on the backend's ``# ping-target`` line (the
   member, or its monitor_address) with the monitor's timeout. haproxy hands
   external checks the server address only, so the target travels this way.
-* A PROMETHEUS listener serves haproxy's built-in Prometheus exporter at
-  ``/metrics`` and answers 404 to anything else; it has no backend.
+* A PROMETHEUS listener serves ``/metrics`` and answers 404 to anything else. Its
+  requests go to the agent's metrics proxy, which reads haproxy's built-in exporter
+  (an internal frontend on 127.0.0.1) and renames it as Octavia does
+  (``metrics_proxy.py``).
 """
 from __future__ import annotations
 
@@ -54,6 +56,7 @@ from portus.amphora.spec import (
     MemberSpec,
     PoolSpec,
 )
+from portus.amphora import metrics_proxy
 from portus.amphora import PING_CHECK, render_l7  # noqa: E402 (it uses this module's checks at call time)
 from portus.amphora import render_tls  # noqa: E402 (likewise)
 from portus.common import constants
@@ -592,12 +595,19 @@ def render_haproxy(lb: LoadBalancerSpec, amp: AmphoraRuntime) -> str:
         frontends.append(frontend)
         backends.extend(listener_backends)
 
+    metrics = None
+    if any(fe.prometheus for fe in frontends):
+        metrics = {"frontend": f"{metrics_proxy.INTERNAL}-internal",
+                   "backend": f"{metrics_proxy.INTERNAL}-proxy",
+                   "exporter": "%s:%d" % metrics_proxy.EXPORTER,
+                   "proxy": "%s:%d" % metrics_proxy.PROXY}
     sticky = any(b.persistence in ("SOURCE_IP", "APP_COOKIE") for b in backends)
     peers = _peers(amp) if sticky else []
     text = _template().render(
         lb_id=lb_id,
         peers=peers,
         peers_section=PEERS_SECTION,
+        metrics=metrics,
         local_peer=_peer_name(amp.amphora_id),
         generation=generation,
         maxconn=maxconn,

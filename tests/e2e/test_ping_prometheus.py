@@ -70,7 +70,7 @@ def _curl(lab: PortusLab, address: str, port: int, path: str) -> tuple[int, str]
     return int(code or 0), body
 
 
-def test_prometheus_listener_serves_haproxy_metrics(
+def test_prometheus_listener_serves_octavia_metrics(
         lab: PortusLab, sdk: openstack.connection.Connection) -> None:
     be_a = lab.backend("a", 0)
     lb = sdk.load_balancer.create_load_balancer(
@@ -89,11 +89,15 @@ def test_prometheus_listener_serves_haproxy_metrics(
 
     code, body = _curl(lab, vip, 9100, "/metrics")
     assert code == 200, body
-    assert "# TYPE haproxy_frontend_http_requests_total counter" in body
+    # HAProxy's figures in Octavia's words (listener, pool, member), as its dashboards read.
+    assert "# TYPE octavia_listener_http_requests_total counter" in body
     samples = dict(line.rsplit(" ", 1) for line in body.splitlines()
                    if line and not line.startswith("#"))
-    assert int(samples[f'haproxy_frontend_http_requests_total{{proxy="{http_id}"}}']) >= 4
-    assert "haproxy_process_uptime_seconds" in body
+    assert int(samples[f'octavia_listener_http_requests_total{{listener="{http_id}"}}']) >= 4
+    pool_id = next(sdk.load_balancer.pools(loadbalancer_id=lb.id)).id
+    assert f'octavia_pool_status{{pool="{pool_id}:{http_id}",state="UP"}}' in samples
+    assert "octavia_loadbalancer_cpu" in samples and "octavia_loadbalancer_memory" in samples
+    assert "haproxy_" not in body and "prometheus-exporter" not in body
     # Only the exporter is served on that port.
     for path in ("/", "/stats", "/metricsx"):
         assert _curl(lab, vip, 9100, path)[0] == 404, path

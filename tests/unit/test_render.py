@@ -864,7 +864,8 @@ def test_haproxy_accepts_all_feature_combinations():
     with tempfile.TemporaryDirectory(prefix="hx-") as base_dir:
         cfg = render_haproxy(spec, dataclasses.replace(AMP, base_dir=base_dir))
     s = sections(cfg)
-    assert sum(k.startswith("frontend ") for k in s) == len(spec.listeners)
+    # Every listener, and the internal exporter the PROMETHEUS listeners read.
+    assert sum(k.startswith("frontend ") for k in s) == len(spec.listeners) + 1
     result = _haproxy_check(cfg)
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
 

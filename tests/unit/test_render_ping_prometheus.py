@@ -9,13 +9,14 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from portus.amphora import PING_CHECK, agent
+from portus.amphora import PING_CHECK, agent, metrics_proxy
 from portus.amphora.render import RenderError, render_haproxy
 from portus.amphora.spec import AmphoraRuntime, L7PolicySpec, L7RuleSpec
 from tests.unit.test_render import (AMP, HAPROXY, _haproxy_check, be, fe, lb, listener, member,
@@ -90,9 +91,20 @@ def test_prometheus_listener_serves_the_exporter_and_404_otherwise() -> None:
     f = fe(s)
     assert f[:4] == ["mode http", "maxconn 20", "bind 203.0.113.5:9100", "timeout client 3000"]
     assert f[4:] == ["acl metrics path /metrics",
-                     "http-request use-service prometheus-exporter if metrics",
-                     "http-request deny deny_status 404"]
-    assert not any(k.startswith("backend") for k in s)
+                     "http-request deny deny_status 404 unless metrics",
+                     "use_backend prometheus-exporter-proxy"]
+    # haproxy's exporter on loopback, read by the agent's renaming proxy.
+    assert s["frontend prometheus-exporter-internal"] == [
+        "mode http", "bind 127.0.0.1:9101", "http-request use-service prometheus-exporter"]
+    assert s["backend prometheus-exporter-proxy"] == ["mode http",
+                                                      "server agent 127.0.0.1:9102"]
+    assert [k for k in s if k.startswith("backend")] == ["backend prometheus-exporter-proxy"]
+
+
+def test_no_internal_exporter_without_an_enabled_prometheus_listener() -> None:
+    for spec in (lb(listener()), lb(listener(protocol="PROMETHEUS", port=9100,
+                                             default_pool=None, enabled=False))):
+        assert "prometheus-exporter" not in render_haproxy(spec, AMP)
 
 
 def test_prometheus_listener_binds_additional_vips() -> None:
@@ -180,13 +192,20 @@ def _stat(sock_path: str) -> dict[str, str]:
         while chunk := s.recv(65536):
             data += chunk
     rows = agent.parse_stat_csv(data.decode())
-    return {r["svname"]: r["status"] for r in rows if r.get("type") == "2"}
+    return {r["svname"]: r["status"] for r in rows
+            if r.get("type") == "2" and r["pxname"] == "p1:l1"}
 
 
 @needs_haproxy
 @needs_ping
-def test_live_ping_check_and_metrics(base_dir: str) -> None:
+def test_live_ping_check_and_metrics(base_dir: str, monkeypatch: pytest.MonkeyPatch) -> None:
     port, metrics_port = _free_port(), _free_port()
+    # The exporter and the agent's proxy on free ports: this runs on the host.
+    monkeypatch.setattr(metrics_proxy, "EXPORTER", ("127.0.0.1", _free_port()))
+    monkeypatch.setattr(metrics_proxy, "PROXY", ("127.0.0.1", _free_port()))
+    stopping = threading.Event()
+    proxy = threading.Thread(target=metrics_proxy.serve, args=(stopping, print), daemon=True)
+    proxy.start()
     spec = lb(listener(protocol="TCP", port=port, default_pool=pool(
                   protocol="TCP", health_monitor=ping_hm(delay=1, timeout=1, rise=1, fall=1),
                   members=(member("m1", "127.0.0.1", 1), member("m2", "::1", 1)))),
@@ -213,13 +232,13 @@ def test_live_ping_check_and_metrics(base_dir: str) -> None:
         body = response.read().decode()
         assert response.status == 200
         assert response.getheader("Content-Type", "").startswith("text/plain")
-        assert 'haproxy_frontend_current_sessions{proxy="l1"} 0' in body
-        assert 'haproxy_backend_agg_server_status{proxy="p1:l1",state="UP"} 2' in body
-        conn.request("GET", "/metrics?scope=frontend")  # the exporter's own parameters
-        response = conn.getresponse()
-        scoped = response.read().decode()
-        assert response.status == 200 and "haproxy_frontend_" in scoped
-        assert "haproxy_backend_" not in scoped and "haproxy_server_" not in scoped
+        # In Octavia's words, without the internal proxies, with utilisation figures.
+        assert 'octavia_listener_current_sessions{listener="l1"} 0' in body
+        assert 'octavia_listener_current_sessions{listener="lp"} 1' in body  # this scrape
+        assert 'octavia_member_status{pool="p1:l1",member="m1",state="UP"} 1' in body
+        assert "# TYPE octavia_loadbalancer_current_connections gauge" in body
+        assert "\noctavia_loadbalancer_cpu " in body and "\noctavia_loadbalancer_memory " in body
+        assert "haproxy_" not in body and "prometheus-exporter" not in body
         for other in ("/", "/metrics/x", "/stats"):
             conn.request("GET", other)
             response = conn.getresponse()
@@ -228,4 +247,56 @@ def test_live_ping_check_and_metrics(base_dir: str) -> None:
         conn.close()
     finally:
         proc.kill()
+        stopping.set()
+        proxy.join(5)
         proc.wait(5)
+
+
+def test_metrics_are_renamed_as_octavia_does() -> None:
+    exposition = "\n".join([
+        "# HELP haproxy_process_current_connections Number of active sessions.",
+        "# TYPE haproxy_process_current_connections gauge",
+        "haproxy_process_current_connections 3",
+        "# TYPE haproxy_process_pool_used_bytes gauge",
+        "haproxy_process_pool_used_bytes 1024",
+        'haproxy_frontend_bytes_in_total{proxy="l1"} 10',
+        'haproxy_frontend_bytes_in_total{proxy="prometheus-exporter-internal"} 7',
+        'haproxy_backend_status{proxy="p1:l1",state="UP"} 1',
+        'haproxy_server_status{proxy="p1:l1",server="m1",state="DOWN"} 0',
+        'haproxy_sticktable_size{name="t"} 1',  # no Octavia name: left out
+        "# EOF-like comment",
+    ])
+    out = metrics_proxy.translate(exposition).splitlines()
+    assert out[2].startswith("octavia_loadbalancer_cpu ")
+    assert out[5].startswith("octavia_loadbalancer_memory ")
+    assert out[6:] == [
+        "# HELP octavia_loadbalancer_current_connections Number of active sessions.",
+        "# TYPE octavia_loadbalancer_current_connections gauge",
+        "octavia_loadbalancer_current_connections 3",
+        "# TYPE octavia_memory_pool_used_bytes gauge",
+        "octavia_memory_pool_used_bytes 1024",
+        'octavia_listener_bytes_in_total{listener="l1"} 10',
+        'octavia_pool_status{pool="p1:l1",state="UP"} 1',
+        'octavia_member_status{pool="p1:l1",member="m1",state="DOWN"} 0',
+    ]
+
+
+def test_heartbeat_leaves_the_internal_metrics_proxies_out() -> None:
+    class Stats:
+        def show_stat(self) -> list[dict[str, str]]:
+            return [{"pxname": "l1", "svname": "FRONTEND", "status": "OPEN"},
+                    {"pxname": "prometheus-exporter-internal", "svname": "FRONTEND",
+                     "status": "OPEN"},
+                    {"pxname": "prometheus-exporter-proxy", "svname": "agent", "type": "2",
+                     "status": "no check"}]
+
+    class FakeAgent:
+        amphora_id, generation, hap = "amp-1", 1, Stats()
+
+        class udp:
+            @staticmethod
+            def report(listeners: dict[str, Any], pools: dict[str, Any]) -> None:
+                return None
+
+    beat = agent.heartbeat_payload(FakeAgent(), 1)  # type: ignore[arg-type]
+    assert list(beat["listeners"]) == ["l1"] and beat["pools"] == {}
