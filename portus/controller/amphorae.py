@@ -209,40 +209,53 @@ class AmphoraManager:
 
     # -- member subnets ------------------------------------------------------------------
     def _member_ports(self, amp: m.Amphora, lb_id: str) -> list[MemberPlug]:
-        """The amphora's ports on the subnets of its members that it has no VIP on:
-        rows for new subnets are added (with an address and the lowest free slot),
-        rows for subnets no member uses any more are removed."""
+        """The amphora's ports on the subnets of its members that it has no VIP on."""
         port = m.AmphoraMemberPort
-        with self.db.write() as session:
+        with self.db.read() as session:  # most passes change nothing: no write
             wanted = _member_subnets(session, lb_id)
-            rows = list(session.scalars(select(port).where(port.amphora_id == amp.id)))
-            kept = [r for r in rows if r.subnet_id in wanted]
-            for row in rows:
-                if row.subnet_id not in wanted:
-                    session.delete(row)
-            slots = {r.slot for r in kept}
-            added = []
-            for subnet_id in sorted(wanted - {r.subnet_id for r in kept}):
-                subnet = self._subnet(subnet_id, "member")
-                free = [n for n in range(MAX_MEMBER_PLUGS) if n not in slots]
-                if not free:
-                    raise AmphoraFailed(f"amphora {amp.id} has no free member port slot")
-                row = port(amphora_id=amp.id, subnet_id=subnet_id, slot=free[0],
-                           ip_address=ipam.allocate_amphora_ip(session, subnet))
-                slots.add(row.slot)
-                session.add(row)
-                added.append(row)
-            ports = [(r.subnet_id, r.slot, r.ip_address) for r in kept + added]
-            added_ids = {r.subnet_id for r in added}
+            ports = {r.subnet_id: (r.slot, r.ip_address) for r in session.scalars(
+                select(port).where(port.amphora_id == amp.id))}
+        added: set[str] = set()
+        if set(ports) != wanted:
+            ports, added = self._change_member_ports(amp, lb_id)
         plugs = []
-        for subnet_id, slot, address in sorted(ports, key=lambda p: p[1]):
+        for subnet_id, (slot, address) in sorted(ports.items(), key=lambda p: p[1][0]):
             subnet = self._subnet(subnet_id, "member")
-            if subnet_id in added_ids:
+            if subnet_id in added:
                 address = self._keep_address(subnet, amp.id, address,
                                              _port_saver(amp.id, subnet_id))
             plugs.append(MemberPlug(slot=slot, subnet_bridge=subnet.bridge, address=address,
                                     prefixlen=subnet.network.prefixlen))
         return plugs
+
+    def _change_member_ports(self, amp: m.Amphora, lb_id: str
+                             ) -> tuple[dict[str, tuple[int, str]], set[str]]:
+        """Add rows for new member subnets (an address and the lowest free slot) and
+        remove the rows of subnets no member uses any more. Returns subnet -> (slot,
+        address) and the subnets added."""
+        port = m.AmphoraMemberPort
+        with self.db.write() as session:
+            wanted = _member_subnets(session, lb_id)
+            rows = list(session.scalars(select(port).where(port.amphora_id == amp.id)))
+            ports = {}
+            for row in rows:
+                if row.subnet_id in wanted:
+                    ports[row.subnet_id] = (row.slot, row.ip_address)
+                else:
+                    session.delete(row)
+            slots = {slot for slot, _ in ports.values()}
+            added = wanted - set(ports)
+            for subnet_id in sorted(added):
+                subnet = self._subnet(subnet_id, "member")
+                free = [n for n in range(MAX_MEMBER_PLUGS) if n not in slots]
+                if not free:
+                    raise AmphoraFailed(f"amphora {amp.id} has no free member port slot")
+                address = ipam.allocate_amphora_ip(session, subnet)
+                session.add(port(amphora_id=amp.id, subnet_id=subnet_id, slot=free[0],
+                                 ip_address=address))
+                slots.add(free[0])
+                ports[subnet_id] = (free[0], address)
+        return ports, added
 
     def _subnet(self, subnet_id: str, what: str) -> SubnetConfig:
         subnet = self.cfg.subnet(subnet_id)
