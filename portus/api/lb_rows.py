@@ -28,10 +28,26 @@ class _Vip(NamedTuple):
     network_id: str
 
 
+# What views.loadbalancer reads (not the worker's generations and lease).
+_SHOWN = [_LB.c[c] for c in ("id", "name", "description", "provisioning_status",
+                             "operating_status", "enabled", "project_id", "created_at",
+                             "updated_at", "provider", "flavor_id", "availability_zone",
+                             "status_reason")]
+
+
 def page_columns(query: Any) -> Any:
     """The load balancer and its VIP in one statement of plain columns."""
-    return (query.with_only_columns(_LB, *(_VIP.c[c].label(f"vip_{c}") for c in _VIP_COLUMNS))
+    return (query.with_only_columns(*_SHOWN,
+                                    *(_VIP.c[c].label(f"vip_{c}") for c in _VIP_COLUMNS))
             .select_from(_LB.outerjoin(_VIP)))
+
+
+_ONE = page_columns(select(_LB).where(_LB.c.id == bindparam("lb_id")))
+
+
+def one_row(conn: Connection, lb_id: str) -> Any:
+    """The row of page_columns() of one load balancer; None if there is none."""
+    return conn.execute(_ONE, {"lb_id": lb_id}).first()
 
 
 class _Page:
@@ -87,11 +103,39 @@ def child_ids(conn: Connection, lb_ids: list[str]
     return listeners, pools
 
 
+# The status tree, one prepared statement per level, each bound with the load
+# balancer's id only (no statement is built, nor its cache key computed, per request).
+_LB_ID: Any = bindparam("lb_id")
+_LB_STATUS = select(_LB.c.id, _LB.c.name, _LB.c.provisioning_status, _LB.c.operating_status,
+                    _LB.c.project_id).where(_LB.c.id == _LB_ID)
+_LISTENERS = select(_LISTENER.c.id, _LISTENER.c.name, _LISTENER.c.provisioning_status,
+                    _LISTENER.c.operating_status, _LISTENER.c.default_pool_id,
+                    _LISTENER.c.created_at).where(_LISTENER.c.load_balancer_id == _LB_ID)
+_POOLS = (select(_POOL.c.id, _POOL.c.name, _POOL.c.provisioning_status, _POOL.c.operating_status,
+                 _HM.c.id.label("hm_id"), _HM.c.name.label("hm_name"),
+                 _HM.c.type.label("hm_type"),
+                 _HM.c.provisioning_status.label("hm_provisioning_status"),
+                 _HM.c.operating_status.label("hm_operating_status"))
+          .select_from(_POOL.outerjoin(_HM, _HM.c.pool_id == _POOL.c.id))
+          .where(_POOL.c.load_balancer_id == _LB_ID))
+_MEMBERS = (select(_MEMBER.c.id, _MEMBER.c.name, _MEMBER.c.provisioning_status,
+                   _MEMBER.c.operating_status, _MEMBER.c.address, _MEMBER.c.protocol_port,
+                   _MEMBER.c.pool_id)
+            .join(_POOL, _POOL.c.id == _MEMBER.c.pool_id).where(_POOL.c.load_balancer_id == _LB_ID))
+# Per listener, in position order, the pools its enabled REDIRECT_TO_POOL policies with
+# rules send to: with its default pool, Octavia's Listener.pools.
+_REDIRECTS = (select(_POLICY.c.listener_id, _POLICY.c.redirect_pool_id)
+              .join(_LISTENER, _LISTENER.c.id == _POLICY.c.listener_id)
+              .where(_LISTENER.c.load_balancer_id == _LB_ID, _POLICY.c.enabled,
+                     _POLICY.c.action == "REDIRECT_TO_POOL",
+                     _POLICY.c.redirect_pool_id.is_not(None),
+                     exists().where(_RULE.c.l7policy_id == _POLICY.c.id))
+              .order_by(_POLICY.c.position))
+
+
 def lb_status_row(conn: Connection, lb_id: str) -> Any:
     """What the status tree shows of the load balancer, and its project; None if missing."""
-    return conn.execute(select(_LB.c.id, _LB.c.name, _LB.c.provisioning_status,
-                               _LB.c.operating_status, _LB.c.project_id)
-                        .where(_LB.c.id == lb_id)).first()
+    return conn.execute(_LB_STATUS, {"lb_id": lb_id}).first()
 
 
 def _status(row: Any) -> dict[str, Any]:
@@ -101,28 +145,20 @@ def _status(row: Any) -> dict[str, Any]:
 
 def status_tree(conn: Connection, lb: Any) -> dict[str, Any]:
     """Octavia's status tree: listeners, the pools each uses, their monitors and
-    members. One statement per level."""
-    listeners = sorted(conn.execute(
-        select(_LISTENER.c.id, _LISTENER.c.name, _LISTENER.c.provisioning_status,
-               _LISTENER.c.operating_status, _LISTENER.c.default_pool_id,
-               _LISTENER.c.created_at).where(_LISTENER.c.load_balancer_id == lb.id)).all(),
-        key=lambda li: li.created_at)
-    pools = {p.id: p for p in conn.execute(
-        select(_POOL.c.id, _POOL.c.name, _POOL.c.provisioning_status, _POOL.c.operating_status,
-               _HM.c.id.label("hm_id"), _HM.c.name.label("hm_name"), _HM.c.type.label("hm_type"),
-               _HM.c.provisioning_status.label("hm_provisioning_status"),
-               _HM.c.operating_status.label("hm_operating_status"))
-        .select_from(_POOL.outerjoin(_HM, _HM.c.pool_id == _POOL.c.id))
-        .where(_POOL.c.load_balancer_id == lb.id))}
+    members."""
+    key = {"lb_id": lb.id}
+    listeners = sorted(conn.execute(_LISTENERS, key).all(), key=lambda li: li.created_at)
+    pools = {p.id: p for p in conn.execute(_POOLS, key).all()}
     members: dict[str, list[dict[str, Any]]] = {pool_id: [] for pool_id in pools}
-    if pools:
-        for mb in conn.execute(
-                select(_MEMBER.c.id, _MEMBER.c.name, _MEMBER.c.provisioning_status,
-                       _MEMBER.c.operating_status, _MEMBER.c.address, _MEMBER.c.protocol_port,
-                       _MEMBER.c.pool_id).where(_MEMBER.c.pool_id.in_(pools))):
-            members[mb.pool_id].append(dict(_status(mb), address=mb.address,
-                                            protocol_port=mb.protocol_port))
-    redirects = _redirect_pools(conn, [li.id for li in listeners])
+    for mb in conn.execute(_MEMBERS, key).all():
+        members[mb.pool_id].append(dict(_status(mb), address=mb.address,
+                                        protocol_port=mb.protocol_port))
+    used_by: dict[str, list[str]] = {
+        li.id: [li.default_pool_id] if li.default_pool_id is not None else []
+        for li in listeners}
+    for listener_id, pool_id in conn.execute(_REDIRECTS, key).all():
+        if pool_id not in used_by[listener_id]:
+            used_by[listener_id].append(pool_id)
 
     def pool_status(pool_id: str) -> dict[str, Any]:
         p = pools[pool_id]
@@ -135,27 +171,5 @@ def status_tree(conn: Connection, lb: Any) -> dict[str, Any]:
         body["members"] = members[pool_id]
         return body
 
-    out = []
-    for li in listeners:
-        used = [li.default_pool_id] if li.default_pool_id is not None else []
-        for pool_id in redirects.get(li.id, ()):
-            if pool_id not in used:
-                used.append(pool_id)
-        out.append(dict(_status(li), pools=[pool_status(p) for p in used]))
+    out = [dict(_status(li), pools=[pool_status(p) for p in used_by[li.id]]) for li in listeners]
     return {"statuses": {"loadbalancer": dict(_status(lb), listeners=out)}}
-
-
-def _redirect_pools(conn: Connection, listener_ids: list[str]) -> dict[str, list[str]]:
-    """Per listener, in position order, the pools its enabled REDIRECT_TO_POOL policies
-    with rules send to: with the default pool, Octavia's Listener.pools."""
-    out: dict[str, list[str]] = {}
-    if not listener_ids:
-        return out
-    for listener_id, pool_id in conn.execute(
-            select(_POLICY.c.listener_id, _POLICY.c.redirect_pool_id)
-            .where(_POLICY.c.listener_id.in_(listener_ids), _POLICY.c.enabled,
-                   _POLICY.c.action == "REDIRECT_TO_POOL", _POLICY.c.redirect_pool_id.is_not(None),
-                   exists().where(_RULE.c.l7policy_id == _POLICY.c.id))
-            .order_by(_POLICY.c.position)):
-        out.setdefault(listener_id, []).append(pool_id)
-    return out

@@ -267,8 +267,7 @@ def show_loadbalancer(lb_id: str, request: Request, svc: Services = Depends(serv
                       who: Caller = Depends(caller)) -> dict[str, Any]:
     with svc.db.read() as session:
         conn = session.connection()
-        row = conn.execute(lb_rows.page_columns(
-            select(m.LoadBalancer).where(m.LoadBalancer.id == lb_id))).first()
+        row = lb_rows.one_row(conn, lb_id)
         if row is None or row.provisioning_status == C.DELETED:
             raise errors.NotFound(NAME, lb_id)
         who.authorize("loadbalancer:get_one", row.project_id)
