@@ -14,7 +14,7 @@ import functools
 import ipaddress
 import socket
 
-from sqlalchemy import Select, select, union_all
+from sqlalchemy import Select, exists, select, union_all
 from sqlalchemy.orm import Session
 
 from portus.common import constants as C
@@ -62,10 +62,11 @@ def _amphora_addresses(subnet_id: str) -> tuple[Select[str | None, str], Select[
     """(amphora id, address) of the amphorae's own addresses on the subnet: VRRP
     addresses (on their load balancer's VIP subnet) and member ports."""
     port = m.AmphoraMemberPort
+    # From the amphorae, which are few: a join from the VIPs read every VIP of the subnet.
     return (select(m.Amphora.vrrp_ip, m.Amphora.id)
-            .join(m.Vip, m.Vip.load_balancer_id == m.Amphora.load_balancer_id)
-            .where(m.Vip.subnet_id == subnet_id, m.Amphora.vrrp_ip.is_not(None),
-                   m.Amphora.status != C.AMP_DELETED),
+            .where(m.Amphora.vrrp_ip.is_not(None), m.Amphora.status != C.AMP_DELETED,
+                   exists().where(m.Vip.load_balancer_id == m.Amphora.load_balancer_id,
+                                  m.Vip.subnet_id == subnet_id)),
             select(port.ip_address, port.amphora_id).where(port.subnet_id == subnet_id))
 
 
