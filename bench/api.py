@@ -51,28 +51,39 @@ class Client:
         self.project = project
         self.local = threading.local()
 
-    def _conn(self) -> http.client.HTTPConnection:
-        if not hasattr(self.local, "conn"):
-            self.local.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
-        return self.local.conn  # type: ignore[no-any-return]
+    def _conn(self, fresh: bool) -> http.client.HTTPConnection:
+        conn = getattr(self.local, "conn", None)
+        if conn is not None and fresh and time.monotonic() - self.local.used > _IDLE_S:
+            conn.close()  # the server may be closing it (keep-alive timeout)
+            conn = None
+        if conn is None:
+            conn = self.local.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+        return conn
 
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """One request. A GET that failed on a kept-alive connection is sent again on a
+        new one; any other method never is (the server may have acted on it), and is
+        sent on a fresh connection when the kept one has idled."""
         data = json.dumps(body) if body is not None else None
         headers = {"X-Project-Id": self.project, "Content-Type": "application/json",
                    "Accept": "application/json"}
         for attempt in (1, 2):
-            conn = self._conn()
+            conn = self._conn(fresh=method != "GET")
             try:
                 conn.request(method, path, body=data, headers=headers)
                 resp = conn.getresponse()
                 raw = resp.read()
+                self.local.used = time.monotonic()
                 return resp.status, (json.loads(raw) if raw else None)
             except (http.client.HTTPException, OSError):
                 conn.close()
                 del self.local.conn
-                if attempt == 2:
+                if attempt == 2 or method != "GET":
                     raise
         raise AssertionError("unreachable")
+
+
+_IDLE_S = 1.0  # well under uvicorn's 5 s keep-alive timeout
 
 
 def lb_body(subnet: str, provider: str | None, name: str) -> dict[str, Any]:
@@ -88,22 +99,13 @@ def lb_body(subnet: str, provider: str | None, name: str) -> dict[str, Any]:
     return {"loadbalancer": body}
 
 
-def wait_active(api: Client, lb_id: str, timeout: float = 60) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status, body = api.call("GET", f"/v2/lbaas/loadbalancers/{lb_id}")
-        if status == 200 and body["loadbalancer"]["provisioning_status"] == "ACTIVE":
-            return True
-        time.sleep(0.02)
-    return False
-
-
 def all_lbs(api: Client) -> list[dict[str, Any]]:
-    """Every load balancer, page by page (a page holds at most 1,000)."""
+    """Every load balancer (id, name, status), page by page (a page holds at most 1,000)."""
     out: list[dict[str, Any]] = []
     marker = ""
     while True:
-        _, body = api.call("GET", "/v2/lbaas/loadbalancers?fields=id&fields=name&limit=1000"
+        _, body = api.call("GET", "/v2/lbaas/loadbalancers?fields=id&fields=name"
+                           "&fields=provisioning_status&limit=1000"
                            + (f"&marker={marker}" if marker else ""))
         out += body["loadbalancers"]
         if len(body["loadbalancers"]) < 1000:
@@ -111,26 +113,38 @@ def all_lbs(api: Client) -> list[dict[str, Any]]:
         marker = body["loadbalancers"][-1]["id"]
 
 
+def seeded(api: Client) -> dict[str, str]:
+    """Seeded load balancers: id -> provisioning status."""
+    return {lb["id"]: lb["provisioning_status"] for lb in all_lbs(api)
+            if lb["name"].startswith("seed-")}
+
+
 def seed(api: Client, subnet: str, provider: str | None, n: int, max_s: float) -> list[str]:
-    ids = [lb["id"] for lb in all_lbs(api) if lb["name"].startswith("seed-")][:n]
+    """Up to n ACTIVE seeded load balancers (made now or by an earlier run), created
+    and waited for within about max_s; those still pending then are left out."""
+    have = len(seeded(api))
     started = time.monotonic()
 
-    def one(i: int) -> str | None:
+    def one(i: int) -> None:
         if time.monotonic() - started > max_s:
-            return None
+            return
         try:
-            code, out = api.call("POST", "/v2/lbaas/loadbalancers",
-                                 lb_body(subnet, provider, f"seed-{i}"))
+            api.call("POST", "/v2/lbaas/loadbalancers", lb_body(subnet, provider, f"seed-{i}"))
         except (http.client.HTTPException, OSError):  # an overloaded endpoint timed out
-            return None
-        return out["loadbalancer"]["id"] if code == 201 else None
+            pass
 
     with ThreadPoolExecutor(8) as pool:
-        ids += [i for i in pool.map(one, range(len(ids), n)) if i]
-    ids = ids[:n]
-    for lb_id in ids:
-        wait_active(api, lb_id)
-    print(f"  seeded {len(ids)} load balancers in {time.monotonic() - started:.0f} s", flush=True)
+        list(pool.map(one, range(have, n)))
+    while True:
+        states = seeded(api)
+        pending = sum(1 for v in states.values() if v.startswith("PENDING"))
+        if not pending or time.monotonic() - started > max_s:
+            break
+        time.sleep(2)
+    ids = [i for i, v in states.items() if v == "ACTIVE"][:n]
+    others = len(states) - len(ids)
+    print(f"  seeded {len(ids)} ACTIVE load balancers in {time.monotonic() - started:.0f} s"
+          + (f" ({others} more not ACTIVE)" if others else ""), flush=True)
     return ids
 
 
@@ -167,7 +181,10 @@ def create_rps(api: Client, subnet: str, provider: str | None, clients: int, tot
             body = {"loadbalancer": {"name": f"rps-{k}-{i}", "vip_subnet_id": subnet}}
             if provider:
                 body["loadbalancer"]["provider"] = provider
-            code, _ = api.call("POST", "/v2/lbaas/loadbalancers", body)
+            try:
+                code, _ = api.call("POST", "/v2/lbaas/loadbalancers", body)
+            except (http.client.HTTPException, OSError):  # not counted, not sent again
+                continue
             if code == 201:
                 with lock:
                     done += 1
@@ -285,8 +302,9 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=19880)
     parser.add_argument("--octavia", default="", help="also measure this Octavia endpoint")
     parser.add_argument("--seed-seconds", type=float, default=900,
-                        help="stop seeding an endpoint after this long (it keeps what it "
-                        "has; seeded load balancers are reused by the next run)")
+                        help="stop seeding an endpoint, and waiting for its seeded load "
+                        "balancers to turn ACTIVE, after this long (the figures use the "
+                        "ACTIVE ones; seeded load balancers are reused by the next run)")
     args = parser.parse_args()
     print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
           f"on {os.cpu_count()} CPUs", flush=True)

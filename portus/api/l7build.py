@@ -136,15 +136,3 @@ def refuse_pool_in_use(session: Session, pool_id: str) -> None:
         .limit(1)).scalar_one_or_none()
     if policy_id is not None:
         raise errors.Conflict(f"Pool {pool_id} is in use by L7 policy {policy_id}")
-
-
-def listener_pools(listener: m.Listener) -> list[m.Pool]:
-    """The default pool, then the redirect pools of enabled policies that have rules
-    (Octavia's Listener.pools, which the status tree shows), each once."""
-    out = [listener.default_pool] if listener.default_pool is not None else []
-    for policy in sorted(listener.l7policies, key=lambda p: p.position):
-        pool = policy.redirect_pool
-        if (policy.enabled and policy.rules and pool is not None
-                and policy.action == "REDIRECT_TO_POOL" and pool not in out):
-            out.append(pool)
-    return out

@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 import ipaddress
-from types import SimpleNamespace
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, lazyload, selectinload
+from sqlalchemy.orm import Session
 
 from portus.api import additional_vips, builders, collections, errors, schemas as s, views
 from portus.api import l7build
+from portus.api import lb_rows
 from portus.api import provider_support, quota
 from portus.api.deps import Caller, Services, caller, project_for_create, services, write
 from portus.common import constants as C
@@ -30,62 +30,15 @@ def get_lb(session: Session, lb_id: str, who: Caller, options: Any = ()) -> m.Lo
     return lb
 
 
-def _serialize(session: Session, lbs: list[m.LoadBalancer]) -> list[dict[str, Any]]:
-    ids = [lb.id for lb in lbs]
-    listeners: dict[str, list[Any]] = {i: [] for i in ids}
-    pools: dict[str, list[Any]] = {i: [] for i in ids}
-    if ids:
-        for lid, lb_id in session.execute(select(m.Listener.id, m.Listener.load_balancer_id)
-                                          .where(m.Listener.load_balancer_id.in_(ids))):
-            listeners[lb_id].append(_Ref(lid))
-        for pid, lb_id in session.execute(select(m.Pool.id, m.Pool.load_balancer_id)
-                                          .where(m.Pool.load_balancer_id.in_(ids))):
-            pools[lb_id].append(_Ref(pid))
-    return [views.loadbalancer(lb, listeners[lb.id], pools[lb.id]) for lb in lbs]  # type: ignore[arg-type]
-
-
-class _Ref:
-    __slots__ = ("id",)
-
-    def __init__(self, obj_id: str) -> None:
-        self.id = obj_id
-
-
-# Lists read plain rows: the load balancer and its VIP in one statement, then the tags
-# and additional VIPs of the whole page in one statement each.
-_VIP_COLUMNS = ("ip_address", "port_id", "subnet_id", "network_id")
-
-
-def _page_columns(query: Any) -> Any:
-    lb, vip = m.LoadBalancer.__table__, m.Vip.__table__
-    return (query.with_only_columns(lb, *(vip.c[c].label(f"vip_{c}") for c in _VIP_COLUMNS))
-            .select_from(lb.outerjoin(vip)))
-
-
 def _serialize_rows(session: Session, rows: list[Any]) -> list[dict[str, Any]]:
-    lbs = []
-    for row in rows:
-        lb = SimpleNamespace(**row._mapping, tags=[], additional_vips=[])
-        lb.vip = (SimpleNamespace(**{c: getattr(row, f"vip_{c}") for c in _VIP_COLUMNS})
-                  if row.vip_subnet_id is not None else None)
-        lbs.append(lb)
-    by_id = {lb.id: lb for lb in lbs}
-    if by_id:
-        tag, extras = m.Tag.__table__.c, m.AdditionalVip.__table__
-        for resource_id, value in session.execute(
-                select(tag.resource_id, tag.tag).where(tag.resource_id.in_(by_id))
-                .order_by(tag.tag)):
-            by_id[resource_id].tags.append(value)
-        for av in session.execute(select(extras).where(extras.c.load_balancer_id.in_(by_id))):
-            by_id[av.load_balancer_id].additional_vips.append(av)
-    return _serialize(session, lbs)  # type: ignore[arg-type]
+    return lb_rows.serialize(session.connection(), rows)
 
 
 LIST = collections.ListSpec(
     m.LoadBalancer, "loadbalancers",
     ("id", "name", "description", "project_id", "tenant_id", "admin_state_up", "provider",
      "provisioning_status", "operating_status", "flavor_id", "availability_zone"),
-    _serialize_rows, columns=_page_columns)
+    _serialize_rows, columns=lb_rows.page_columns)
 
 
 @router.get("/loadbalancers")
@@ -313,12 +266,12 @@ def _graph_pool(svc: Services, session: Session, body: s.PoolSingle,
 def show_loadbalancer(lb_id: str, request: Request, svc: Services = Depends(services),
                       who: Caller = Depends(caller)) -> dict[str, Any]:
     with svc.db.read() as session:
-        row = session.connection().execute(_page_columns(
-            select(m.LoadBalancer).where(m.LoadBalancer.id == lb_id))).first()
+        conn = session.connection()
+        row = lb_rows.one_row(conn, lb_id)
         if row is None or row.provisioning_status == C.DELETED:
             raise errors.NotFound(NAME, lb_id)
         who.authorize("loadbalancer:get_one", row.project_id)
-        body = _serialize_rows(session, [row])[0]
+        body = lb_rows.serialize(conn, [row])[0]
     return {"loadbalancer": views.select_fields(body, request.query_params.getlist("fields"))}
 
 
@@ -342,7 +295,8 @@ def update_loadbalancer(lb_id: str, body: s.LoadBalancerUpdate, svc: Services = 
             elif field in ("name", "description"):
                 setattr(lb, field, value)
         session.flush()
-        out = _serialize(session, [lb])[0]
+        listener_ids, pool_ids = lb_rows.child_ids(session.connection(), [lb.id])
+        out = views.loadbalancer(lb, listener_ids[lb.id], pool_ids[lb.id])
     svc.notify(lb_id)
     return {"loadbalancer": out}
 
@@ -368,48 +322,17 @@ def delete_loadbalancer(lb_id: str, request: Request, svc: Services = Depends(se
     return Response(status_code=204)
 
 
-def status_tree(session: Session, lb: m.LoadBalancer) -> dict[str, Any]:
-    def obj(o: Any) -> dict[str, Any]:
-        return {"id": o.id, "name": o.name or "", "provisioning_status": o.provisioning_status,
-                "operating_status": o.operating_status}
-
-    listeners = []
-    for li in sorted(lb.listeners, key=lambda x: x.created_at):
-        pools = []
-        for p in l7build.listener_pools(li):
-            pool = obj(p)
-            if p.health_monitor is not None:
-                pool["health_monitor"] = dict(obj(p.health_monitor), type=p.health_monitor.type)
-            pool["members"] = [dict(obj(mb), address=mb.address, protocol_port=mb.protocol_port)
-                               for mb in p.members]
-            pools.append(pool)
-        listeners.append(dict(obj(li), pools=pools))
-    return {"statuses": {"loadbalancer": dict(obj(lb), listeners=listeners)}}
-
-
 @router.get("/loadbalancers/{lb_id}/status")
 @router.get("/loadbalancers/{lb_id}/statuses")
 def show_status(lb_id: str, svc: Services = Depends(services),
                 who: Caller = Depends(caller)) -> dict[str, Any]:
     with svc.db.read() as session:
-        lb = get_lb(session, lb_id, who, options=_STATUS_TREE)
+        conn = session.connection()
+        lb = lb_rows.lb_status_row(conn, lb_id)
+        if lb is None or lb.provisioning_status == C.DELETED:
+            raise errors.NotFound(NAME, lb_id)
         who.authorize("loadbalancer:get_status", lb.project_id)
-        return status_tree(session, lb)
-
-
-# The status tree in one statement per level, without the tags every row would
-# otherwise load (default and redirect pools are found among the load balancer's pools).
-_STATUS_TREE = (
-    lazyload(m.LoadBalancer.tag_rows), lazyload(m.LoadBalancer.additional_vips),
-    selectinload(m.LoadBalancer.listeners).options(
-        lazyload(m.Listener.tag_rows),
-        selectinload(m.Listener.l7policies).options(
-            lazyload(m.L7Policy.tag_rows),
-            selectinload(m.L7Policy.rules).lazyload(m.L7Rule.tag_rows))),
-    selectinload(m.LoadBalancer.pools).options(
-        lazyload(m.Pool.tag_rows),
-        selectinload(m.Pool.members).lazyload(m.Member.tag_rows),
-        selectinload(m.Pool.health_monitor).lazyload(m.HealthMonitor.tag_rows)))
+        return lb_rows.status_tree(conn, lb)
 
 
 @router.get("/loadbalancers/{lb_id}/stats")

@@ -1,6 +1,7 @@
 """Engine and session factory for SQLite, PostgreSQL and MariaDB."""
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -9,6 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 _WRITE = "portus_write"
+_BUSY_TIMEOUT_S = 30
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -20,7 +22,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             kwargs.setdefault("isolation_level", "READ COMMITTED")
         return create_engine(url, **kwargs)
 
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+    engine = create_engine(url, connect_args={"check_same_thread": False,
+                                                "timeout": _BUSY_TIMEOUT_S}, **kwargs)
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -49,6 +52,11 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._factory = sessionmaker(engine, expire_on_commit=False)
+        # SQLite lets one writer in at a time and has the others poll, sleeping up to
+        # 100 ms between tries: the writers of this process (API, worker, health
+        # manager in `portus up`) queue here instead and start as soon as the one
+        # before them ends. Other processes still meet the busy timeout.
+        self._writers = threading.Lock() if engine.dialect.name == "sqlite" else None
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> "Database":
@@ -62,14 +70,19 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A transaction committed on success and rolled back on any exception."""
-        with self._factory() as session:
-            session.connection(execution_options={_WRITE: True})
-            try:
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
+        queued = self._writers is not None and self._writers.acquire(timeout=_BUSY_TIMEOUT_S)
+        try:
+            with self._factory() as session:
+                session.connection(execution_options={_WRITE: True})
+                try:
+                    yield session
+                    session.commit()
+                except BaseException:
+                    session.rollback()
+                    raise
+        finally:
+            if queued:
+                self._writers.release()  # type: ignore[union-attr]
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from sqlalchemy import case, delete, event, exists, or_, select, update
+from sqlalchemy import bindparam, case, delete, event, exists, or_, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
@@ -132,20 +132,12 @@ def listeners_of_pool(session: Session, pool_id: str) -> list[str]:
 
 def finish_generation(session: Session, lb_id: str, generation: int) -> bool:
     """Mark the tree converged at `generation`. False if a newer change arrived meanwhile."""
-    result = session.execute(
-        update(m.LoadBalancer)
-        .where(m.LoadBalancer.id == lb_id, m.LoadBalancer.desired_generation == generation)
-        .values(applied_generation=generation, provisioning_status=C.ACTIVE,
-                converge_attempts=0, status_reason=None)
-        .execution_options(synchronize_session=False))
+    result = session.execute(_FINISH, {"lb_id": lb_id, "generation": generation})
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return False
     _purge_pending_deletes(session, lb_id)
-    for cls in _TREE_CLASSES:
-        session.execute(
-            update(cls).where(_in_tree(cls, lb_id),
-                              cls.provisioning_status.in_((C.PENDING_CREATE, C.PENDING_UPDATE)))
-            .values(provisioning_status=C.ACTIVE).execution_options(synchronize_session=False))
+    for statement in _ACTIVATE:
+        session.execute(statement, {"lb_id": lb_id})
     return True
 
 
@@ -178,7 +170,8 @@ def mark_deleted(session: Session, lb_id: str) -> None:
                     .execution_options(synchronize_session=False))
 
 
-def _in_tree(cls: Any, lb_id: str) -> ColumnElement[bool]:
+def _in_tree(cls: Any, lb_id: Any) -> ColumnElement[bool]:
+    """`lb_id`: the id, or a bind parameter for it."""
     # No self-referencing subqueries: MariaDB refuses them in UPDATE and DELETE.
     if cls in (m.Listener, m.Pool):
         return cls.load_balancer_id == lb_id  # type: ignore[no-any-return]
@@ -192,6 +185,26 @@ def _in_tree(cls: Any, lb_id: str) -> ColumnElement[bool]:
         select(m.L7Policy.id).where(m.L7Policy.listener_id.in_(listeners)))
 
 
+# Every convergence finishes a generation (a noop one on every API change): its
+# statements are built once, bound with the load balancer's id.
+_LB_ID: Any = bindparam("lb_id")
+_FINISH = (update(m.LoadBalancer)
+           .where(m.LoadBalancer.id == _LB_ID,
+                  m.LoadBalancer.desired_generation == bindparam("generation"))
+           .values(applied_generation=bindparam("generation"), provisioning_status=C.ACTIVE,
+                   converge_attempts=0, status_reason=None)
+           .execution_options(synchronize_session=False))
+_ACTIVATE = tuple(update(cls).where(_in_tree(cls, _LB_ID),
+                                    cls.provisioning_status.in_(_CONVERGING))
+                  .values(provisioning_status=C.ACTIVE)
+                  .execution_options(synchronize_session=False) for cls in _TREE_CLASSES)
+# Usually nothing is being deleted: one statement says so (everything doomed is
+# PENDING_DELETE or under something that is).
+_ANY_PENDING_DELETE = select(or_(*(
+    exists().where(_in_tree(cls, _LB_ID), cls.provisioning_status == C.PENDING_DELETE)
+    for cls in _TREE_CLASSES)))
+
+
 def _ids(session: Session, query: Any) -> list[str]:
     return list(session.execute(query).scalars())
 
@@ -200,11 +213,7 @@ def _purge_pending_deletes(session: Session, lb_id: str) -> None:
     """Delete the rows marked PENDING_DELETE and everything under them. Ids are read
     first, then deleted children before parents."""
     pending = C.PENDING_DELETE
-    # Usually nothing is being deleted: one statement says so (everything doomed is
-    # PENDING_DELETE or under something that is).
-    if session.execute(select(or_(*(
-            exists().where(_in_tree(cls, lb_id), cls.provisioning_status == pending)
-            for cls in _TREE_CLASSES)))).scalar() in (None, False, 0):
+    if session.execute(_ANY_PENDING_DELETE, {"lb_id": lb_id}).scalar() in (None, False, 0):
         return
     listeners = _ids(session, select(m.Listener.id).where(
         _in_tree(m.Listener, lb_id), m.Listener.provisioning_status == pending))
