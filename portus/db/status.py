@@ -132,12 +132,17 @@ def listeners_of_pool(session: Session, pool_id: str) -> list[str]:
 
 def finish_generation(session: Session, lb_id: str, generation: int) -> bool:
     """Mark the tree converged at `generation`. False if a newer change arrived meanwhile."""
-    result = session.execute(_FINISH, {"lb_id": lb_id, "generation": generation})
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    # Plain Core on the session's connection: these updates need none of the ORM's
+    # bulk-update machinery, which cost more than the statements themselves.
+    conn = session.connection()
+    result = conn.execute(_FINISH, {"lb_id": lb_id, "generation": generation})
+    if result.rowcount != 1:
         return False
     _purge_pending_deletes(session, lb_id)
-    for statement in _ACTIVATE:
-        session.execute(statement, {"lb_id": lb_id})
+    converging = conn.execute(_ANY_CONVERGING, {"lb_id": lb_id}).one()
+    for statement, needed in zip(_ACTIVATE, converging):
+        if needed:
+            conn.execute(statement, {"lb_id": lb_id})
     return True
 
 
@@ -198,6 +203,11 @@ _ACTIVATE = tuple(update(cls).where(_in_tree(cls, _LB_ID),
                                     cls.provisioning_status.in_(_CONVERGING))
                   .values(provisioning_status=C.ACTIVE)
                   .execution_options(synchronize_session=False) for cls in _TREE_CLASSES)
+# Which tables of the tree have rows to activate: one statement instead of an update
+# per table (a bare load balancer has none).
+_ANY_CONVERGING = select(*(
+    exists().where(_in_tree(cls, _LB_ID), cls.provisioning_status.in_(_CONVERGING))
+    for cls in _TREE_CLASSES))
 # Usually nothing is being deleted: one statement says so (everything doomed is
 # PENDING_DELETE or under something that is).
 _ANY_PENDING_DELETE = select(or_(*(
