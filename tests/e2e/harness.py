@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import ipaddress
+import itertools
 import json
 import os
 import random
@@ -177,6 +178,7 @@ class PortusLab:
         self.config_path = root / "portus.toml"
         self.proc: subprocess.Popen[bytes] | None = None
         self.backends: list[Backend] = []
+        self._udp_ports = itertools.count(random.randrange(20000, 50000, 1000))
         self._write_config()
 
     @property
@@ -262,11 +264,24 @@ bridge = "{subnet.bridge}"
             return None
         return body.decode().strip()
 
-    def udp(self, address: str, port: int, timeout: float = 1.0) -> str | None:
-        """One datagram from a new socket (so a new flow) and its answer, or None."""
-        self._check_target(address)
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+    def udp_socket(self, timeout: float = 1.0) -> socket.socket:
+        """A UDP socket on a source port this lab has not used: a new flow for sure (an
+        ephemeral port could be one an earlier flow used, whose conntrack entry would
+        send it to that flow's member)."""
+        while True:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                sock.bind(("0.0.0.0", next(self._udp_ports)))
+            except OSError:
+                sock.close()
+                continue
             sock.settimeout(timeout)
+            return sock
+
+    def udp(self, address: str, port: int, timeout: float = 1.0) -> str | None:
+        """One datagram from a new flow and its answer, or None."""
+        self._check_target(address)
+        with self.udp_socket(timeout) as sock:
             try:
                 sock.sendto(b"ping\n", (address, port))
                 data, _ = sock.recvfrom(2048)

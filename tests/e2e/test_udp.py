@@ -39,8 +39,7 @@ def _ask(lab: PortusLab, sock: socket.socket, vip: str) -> str | None:
 def _flow_to(lab: PortusLab, vip: str, name: str) -> socket.socket:
     """A UDP socket whose flow the amphora maps to backend ``name``."""
     for _ in range(10):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.settimeout(1.0)
+        sock = lab.udp_socket()
         if _ask(lab, sock, vip) == f"hello from {name}":
             return sock
         sock.close()
