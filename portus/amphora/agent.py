@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 
-from portus.amphora import metrics_proxy, udp
+from portus.amphora import cgroup, metrics_proxy, udp
 from portus.amphora import PING_CHECK
 from portus.amphora.keepalived import Keepalived, KeepalivedError
 from portus.common.osutil import (alive, children, read_text, run, run_capture, wait_dead,
@@ -836,6 +836,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         conf = load_config(args[1])
+        # First: the processes started from here on (HAProxy, keepalived) inherit it.
+        group = cgroup.inherited(os.environ)
+        if group:
+            cgroup.join(group, os.getpid())
         os.makedirs(conf["base_dir"], mode=0o700, exist_ok=True)
         install_ping_check(conf["base_dir"])
         hap = Haproxy(conf.get("haproxy_bin") or "haproxy", conf["base_dir"])
@@ -856,7 +860,8 @@ def main(argv: list[str] | None = None) -> int:
     threading.Thread(target=watch_haproxy, args=(agent, beat.stopping), name="watchdog",
                      daemon=True).start()
     # PROMETHEUS listeners reach it through haproxy; idle, it is one listening socket.
-    threading.Thread(target=metrics_proxy.serve, args=(beat.stopping, log),
+    usage = metrics_proxy.Utilisation(cgroup.Usage(group) if group else None)
+    threading.Thread(target=metrics_proxy.serve, args=(beat.stopping, log, usage),
                      name="metrics-proxy", daemon=True).start()
 
     def on_signal(signum: int, _frame: Any) -> None:

@@ -15,6 +15,9 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
+
+from portus.amphora import cgroup
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -75,24 +78,56 @@ def _rename_line(line: str) -> str | None:
     return name + rest
 
 
-def _utilisation() -> list[str]:
-    cpu = os.getloadavg()[0] / (os.cpu_count() or 1) * 100
-    meminfo = {}
+def _meminfo_kib(key: str) -> int:
     with open("/proc/meminfo", encoding="ascii") as f:
         for row in f:
-            key, _, value = row.partition(":")
-            meminfo[key] = int(value.split()[0])
-    memory = (1 - meminfo["MemAvailable"] / meminfo["MemTotal"]) * 100
-    return ["# HELP octavia_loadbalancer_cpu Load balancer CPU utilization (percentage).",
-            "# TYPE octavia_loadbalancer_cpu gauge",
-            f"octavia_loadbalancer_cpu {cpu:.1f}",
-            "# HELP octavia_loadbalancer_memory Load balancer memory utilization (percentage).",
-            "# TYPE octavia_loadbalancer_memory gauge",
-            f"octavia_loadbalancer_memory {memory:.1f}"]
+            name, _, value = row.partition(":")
+            if name == key:
+                return int(value.split()[0])
+    raise OSError(f"/proc/meminfo has no {key}")
 
 
-def translate(exposition: str) -> str:
-    lines = _utilisation()
+class Utilisation:
+    """CPU and memory utilisation in percent: of the amphora's control group and its
+    limits (the host's CPUs and memory where it has none), or, without a group,
+    the host's own figures."""
+
+    def __init__(self, group: cgroup.Usage | None) -> None:
+        self.group = group
+        self.lock = threading.Lock()
+        # CPU is the share used since the previous scrape (the first: since start).
+        self.last = self._cpu_sample() if group else (0.0, 0.0)
+
+    def _cpu_sample(self) -> tuple[float, float]:
+        assert self.group is not None
+        return time.monotonic(), self.group.cpu_seconds()
+
+    def figures(self) -> tuple[float, float]:
+        if self.group is None:
+            cpu = os.getloadavg()[0] / (os.cpu_count() or 1) * 100
+            memory = (1 - _meminfo_kib("MemAvailable") / _meminfo_kib("MemTotal")) * 100
+            return cpu, memory
+        with self.lock:
+            (then, used_then), (now, used_now) = self.last, self._cpu_sample()
+            self.last = (now, used_now)
+        cpus = self.group.vcpus() or os.cpu_count() or 1
+        cpu = (used_now - used_then) / max(now - then, 1e-6) / cpus * 100
+        limit = self.group.memory_limit() or _meminfo_kib("MemTotal") * 1024
+        return cpu, self.group.memory_bytes() / limit * 100
+
+    def lines(self) -> list[str]:
+        cpu, memory = self.figures()
+        return ["# HELP octavia_loadbalancer_cpu Load balancer CPU utilization (percentage).",
+                "# TYPE octavia_loadbalancer_cpu gauge",
+                f"octavia_loadbalancer_cpu {cpu:.1f}",
+                "# HELP octavia_loadbalancer_memory Load balancer memory utilization "
+                "(percentage).",
+                "# TYPE octavia_loadbalancer_memory gauge",
+                f"octavia_loadbalancer_memory {memory:.1f}"]
+
+
+def translate(exposition: str, utilisation: Utilisation) -> str:
+    lines = utilisation.lines()
     for line in exposition.splitlines():
         renamed = _rename_line(line)
         if renamed is not None:
@@ -114,7 +149,7 @@ def _fetch_exporter() -> str:
     return body.decode("utf-8", "replace")
 
 
-def _answer(conn: socket.socket) -> None:
+def _answer(conn: socket.socket, utilisation: Utilisation) -> None:
     conn.settimeout(TIMEOUT)
     request = b""
     while b"\r\n\r\n" not in request and len(request) < MAX_REQUEST:
@@ -123,7 +158,7 @@ def _answer(conn: socket.socket) -> None:
             return
         request += chunk
     try:
-        body, status = translate(_fetch_exporter()).encode(), b"200 OK"
+        body, status = translate(_fetch_exporter(), utilisation).encode(), b"200 OK"
     except OSError as exc:
         body, status = f"metrics unavailable: {exc}\n".encode(), b"502 Bad Gateway"
     conn.sendall(b"HTTP/1.1 " + status + b"\r\nContent-Type: text/plain; version=0.0.4\r\n"
@@ -131,7 +166,8 @@ def _answer(conn: socket.socket) -> None:
                  b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
 
 
-def serve(stopping: threading.Event, log: Callable[[str], None]) -> None:
+def serve(stopping: threading.Event, log: Callable[[str], None],
+          utilisation: Utilisation) -> None:
     """Answer scrapes on PROXY until ``stopping`` (one at a time: HAProxy queues)."""
     try:
         server = socket.create_server(PROXY, backlog=16)
@@ -147,6 +183,6 @@ def serve(stopping: threading.Event, log: Callable[[str], None]) -> None:
                 continue
             with conn:
                 try:
-                    _answer(conn)
+                    _answer(conn, utilisation)
                 except OSError as exc:
                     log(f"metrics proxy: {exc}")

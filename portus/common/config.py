@@ -27,6 +27,11 @@ class ConfigError(ValueError):
     """The configuration is invalid; the message names the option."""
 
 
+# Amphora resource limits: a CFS quota below 1 ms per 100 ms period starves it.
+MIN_VCPUS = 0.01
+MIN_RAM_MB = 64
+
+
 def _default_providers() -> dict[str, str]:
     return {"amphora": "The Octavia Amphora driver.",
             "octavia": "Deprecated alias of the Octavia Amphora driver.",
@@ -140,10 +145,14 @@ class QuotasConfig:
 class ComputeFlavorConfig:
     """Resources of an amphora built for a flavor whose compute_flavor names this entry."""
     maxconn: int = 8000
+    vcpus: float = 0.0  # CPUs the amphora may use (a CFS quota); 0: no limit
+    ram_mb: int = 0  # memory limit of the amphora's processes; 0: no limit
 
 
 @dataclass
-class AmphoraConfig:
+class AmphoraConfig(ComputeFlavorConfig):
+    """[amphora]; its ComputeFlavorConfig fields are the resources of amphorae
+    whose flavor names no compute_flavor."""
     agent_port: int = 9443
     haproxy_bin: str = "haproxy"
     # Amphora "images": a flavor's amp_image_tag picks the HAProxy executable its
@@ -152,7 +161,9 @@ class AmphoraConfig:
     # Amphorae keep TLS keys here, one directory each: a memory file system, so a
     # private key never reaches a disk.
     secrets_dir: str = "/dev/shm/portus"
-    maxconn: int = 8000
+    # Control group of each amphora: <cgroup_parent>/<namespace>, in the host's
+    # CPU and memory hierarchies.
+    cgroup_parent: str = "portus"
     namespace_prefix: str = "portus-amp-"
     interface_prefix: str = "pa"
     timeout_client_data: int = 50000
@@ -347,10 +358,21 @@ def _check_providers_quotas_flavors(cfg: "Config") -> None:
         value = getattr(cfg.quotas, f.name)
         if not -1 <= value <= 2_000_000_000:
             raise ConfigError(f"quotas.{f.name}: must be -1 (unlimited) to 2000000000")
-    for flavor, options in cfg.amphora.compute_flavors.items():
+    resources: dict[str, ComputeFlavorConfig] = {
+        "amphora.": cfg.amphora,
+        **{f"amphora.compute_flavors.{name}.": c for name, c in cfg.amphora.compute_flavors.items()}}
+    for prefix, options in resources.items():
         if not 1 <= options.maxconn <= 9000:
-            raise ConfigError(f"amphora.compute_flavors.{flavor}.maxconn: must be 1 to 9000 "
+            raise ConfigError(f"{prefix}maxconn: must be 1 to 9000 "
                               f"(the amphora's open-file limit)")
+        if options.vcpus and not MIN_VCPUS <= options.vcpus <= 1024:
+            raise ConfigError(f"{prefix}vcpus: must be 0 (no limit) or {MIN_VCPUS} to 1024")
+        if options.ram_mb and not MIN_RAM_MB <= options.ram_mb <= 1 << 30:
+            raise ConfigError(f"{prefix}ram_mb: must be 0 (no limit) or {MIN_RAM_MB} to "
+                              f"{1 << 30} (the agent and HAProxy need about 40 MB)")
+    parent = cfg.amphora.cgroup_parent
+    if not parent or parent.startswith("/") or ".." in parent.split("/"):
+        raise ConfigError("amphora.cgroup_parent: must be a relative path without '..'")
 
 
 def _check_topology(cfg: "Config") -> None:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from portus.common import constants as C
 from portus.common.config import Config, SubnetConfig
-from portus.controller.flavors import haproxy_binary
+from portus.controller.flavors import amphora_resources, haproxy_binary
 from portus.db import ipam, models as m
 from portus.db.session import Database
 from portus.drivers.amphora.rest_client import AgentClient, AgentError, AgentUnreachable
@@ -298,6 +298,8 @@ class AmphoraManager:
             lb = session.get(m.LoadBalancer, lb_id)
             assert lb is not None
             haproxy_bin = haproxy_binary(self.cfg, session, lb)
+            resources = amphora_resources(self.cfg, session, lb)
+        spec.vcpus, spec.ram_mb = resources.vcpus, resources.ram_mb
         issued = self.ca.issue_server_cert(amp.id, [amp.lb_network_ip])
         base_dir = spec.base_dir
         spec.agent_config = {

@@ -7,7 +7,7 @@ from typing import Mapping, TypeVar
 
 from sqlalchemy.orm import Session
 
-from portus.common.config import Config
+from portus.common.config import ComputeFlavorConfig, Config
 from portus.db import models as m
 
 LOG = logging.getLogger(__name__)
@@ -47,7 +47,9 @@ def haproxy_binary(cfg: Config, session: Session, lb: m.LoadBalancer) -> str:
     return cfg.amphora.haproxy_bin if path is None else path
 
 
-def amphora_maxconn(cfg: Config, session: Session, lb: m.LoadBalancer) -> int:
-    """HAProxy's global maxconn: the flavor's compute_flavor entry, else [amphora] maxconn."""
-    entry = _configured(session, lb, "compute_flavor", cfg.amphora.compute_flavors, "maxconn")
-    return cfg.amphora.maxconn if entry is None else entry.maxconn
+def amphora_resources(cfg: Config, session: Session, lb: m.LoadBalancer) -> ComputeFlavorConfig:
+    """HAProxy's global maxconn and the amphora's CPU and memory limits: the flavor's
+    compute_flavor entry, else the [amphora] values."""
+    entry = _configured(session, lb, "compute_flavor", cfg.amphora.compute_flavors,
+                        "maxconn, vcpus and ram_mb")
+    return entry or cfg.amphora

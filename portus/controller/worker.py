@@ -24,7 +24,7 @@ from portus.drivers.certificates.store import CertificateStore
 from portus.common import constants as C
 from portus.common.config import Config
 from portus.controller.amphorae import AmphoraManager
-from portus.controller.flavors import amphora_maxconn
+from portus.controller.flavors import amphora_resources
 from portus.controller.lease import Leases, LeaseLost
 from portus.controller.snapshot import load_balancer_spec
 from portus.controller.vrrp import keepalived_config, virtual_addresses
@@ -64,7 +64,7 @@ class Reconciler:
                     else:
                         deleting = False
                         spec = load_balancer_spec(session, lb, self.certs)
-                        maxconn = amphora_maxconn(self.cfg, session, lb)
+                        maxconn = amphora_resources(self.cfg, session, lb).maxconn
                         vips = (virtual_addresses(self.cfg, lb)
                                 if lb.topology == C.TOPOLOGY_ACTIVE_STANDBY else ())
                 if deleting:

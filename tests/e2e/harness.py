@@ -25,6 +25,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
+from portus.amphora import cgroup
 from portus.common.config import ManagementConfig, NetworkConfig, SubnetConfig
 from portus.drivers import ipcmd
 from portus.drivers.network.linux_bridge import LinuxBridgeNetwork
@@ -98,6 +99,18 @@ def kill_and_wait(pids: list[int], sig: int = signal.SIGKILL, timeout: float = 5
     deadline = time.monotonic() + timeout
     while any(ipcmd.pid_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.02)
+
+
+# Where the host can limit amphorae, every lab defines this compute flavor.
+CGROUPS = cgroup.detect()
+COMPUTE_FLAVOR = "e2e-small"
+
+
+def remove_cgroups(namespaces: list[str], parent: str = "portus") -> None:
+    """Remove the control groups of these amphora namespaces (their processes dead)."""
+    if CGROUPS is not None:
+        for ns in namespaces:
+            cgroup.remove(cgroup.group_dirs(CGROUPS, f"{parent}/{ns}"))
 
 
 class Backend:
@@ -205,6 +218,10 @@ interval = 3600.0
 [amphora]
 namespace_prefix = "{self.prefix}amp-"
 interface_prefix = "{self.ifprefix}"
+[amphora.compute_flavors.{COMPUTE_FLAVOR}]
+maxconn = 2000
+vcpus = 0.5
+ram_mb = 256
 [network.management]
 bridge = "{self.mgmt.bridge}"
 cidr = "{self.mgmt.cidr}"
@@ -327,6 +344,7 @@ bridge = "{subnet.bridge}"
                 backend.stop()
             pids = [p for ns in self.namespaces() for p in ipcmd.netns_pids(ns)]
             kill_and_wait(pids)
+            remove_cgroups(self.amphora_namespaces())
             for ns in self.namespaces():
                 ipcmd.netns_delete(ns)
             self.network.unplug_many(self.host_links())

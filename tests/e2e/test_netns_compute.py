@@ -27,12 +27,13 @@ from typing import Any
 
 import pytest
 
+from portus.amphora import cgroup
 from portus.common.config import AmphoraConfig, ManagementConfig, NetworkConfig, SubnetConfig
 from portus.drivers import ipcmd
 from portus.drivers.compute.base import AmphoraBuild, VipPlug
 from portus.drivers.compute.netns import NetnsCompute
 from portus.drivers.network.linux_bridge import LinuxBridgeNetwork
-from tests.e2e.harness import NoNetworks, reserve_networks
+from tests.e2e.harness import CGROUPS, NoNetworks, remove_cgroups, reserve_networks
 
 pytestmark = [
     pytest.mark.e2e,
@@ -126,6 +127,7 @@ def _cleanup(lab: Lab) -> None:
     for ns in lab.our_namespaces():
         strays += ipcmd.netns_pids(ns)
     _kill_and_wait(strays)
+    remove_cgroups(lab.our_namespaces())
     for ns in lab.our_namespaces():
         ipcmd.netns_delete(ns)
     lab.network.unplug_many(lab.our_links())
@@ -244,6 +246,7 @@ def test_rebuild_with_fewer_vips_removes_the_extra_plug(lab: Lab) -> None:
 
 _CONTROLLER = """
 import json, sys
+from portus.amphora import cgroup
 from portus.common.config import AmphoraConfig, ManagementConfig, NetworkConfig, SubnetConfig
 from portus.drivers.compute.base import AmphoraBuild, VipPlug
 from portus.drivers.compute.netns import NetnsCompute
@@ -313,6 +316,28 @@ def test_agent_outlives_the_controller_and_delete_leaves_nothing(lab: Lab) -> No
 
     lab.network.teardown_networks()
     assert not ipcmd.link_exists(lab.mgmt.bridge) and not ipcmd.link_exists(lab.subnet.bridge)
+
+
+@pytest.mark.skipif(CGROUPS is None, reason="no cgroup cpu and memory controllers")
+def test_build_puts_the_agent_in_a_limited_group_that_delete_removes(lab: Lab) -> None:
+    assert CGROUPS is not None
+    spec = dataclasses.replace(lab.spec(), vcpus=0.25, ram_mb=96)
+    lab.compute.build(spec)
+    dirs = cgroup.group_dirs(CGROUPS, f"{lab.amp_cfg.cgroup_parent}/{spec.namespace}")
+    pid = lab.compute.agent_pid(spec.namespace, spec.base_dir)
+    assert pid is not None
+    # The agent joins the group itself, through the descriptors it was given.
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    assert any(e.startswith(cgroup.FDS_ENV.encode() + b"=") for e in environ)
+    fds = cgroup.open_dirs(dirs)
+    try:
+        usage = cgroup.Usage(fds)
+        assert usage.vcpus() == 0.25 and usage.memory_limit() == 96 << 20
+    finally:
+        for fd in set(fds.values()):
+            os.close(fd)
+    lab.compute.delete(spec.amphora_id, spec.namespace, spec.base_dir)
+    assert not any(Path(d).exists() for d in dirs.values())
 
 
 def test_restart_agent_replaces_the_process(lab: Lab) -> None:

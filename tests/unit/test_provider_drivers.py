@@ -120,12 +120,16 @@ default_member_quota = 20
 maxconn = 500
 [amphora.compute_flavors.big]
 maxconn = 9000
+vcpus = 2.5
+ram_mb = 1024
 """)
     assert cfg.api.enabled_provider_drivers == {"amphora": "a", "noop": "n"}
     assert cfg.api.default_provider_driver == "noop"
     assert cfg.quotas.default_member_quota == 20 and cfg.quotas.default_pool_quota == -1
     assert {k: v.maxconn for k, v in cfg.amphora.compute_flavors.items()} == {
         "small": 500, "big": 9000}
+    big, small = cfg.amphora.compute_flavors["big"], cfg.amphora.compute_flavors["small"]
+    assert (big.vcpus, big.ram_mb, small.vcpus, small.ram_mb) == (2.5, 1024, 0, 0)
     assert load(environ={"PORTUS_QUOTAS__DEFAULT_POOL_QUOTA": "3"}).quotas.default_pool_quota == 3
 
 
@@ -136,6 +140,13 @@ maxconn = 9000
     ("[quotas]\nbogus = 1", "bogus"),
     ("[amphora.compute_flavors.x]\nmaxconn = 0", "compute_flavors.x.maxconn"),
     ("[amphora.compute_flavors.x]\ncpus = 2", "cpus"),
+    ("[amphora.compute_flavors.x]\nvcpus = 0.001", "compute_flavors.x.vcpus"),
+    ("[amphora.compute_flavors.x]\nram_mb = 32", "compute_flavors.x.ram_mb"),
+    ("[amphora]\nvcpus = -1", "amphora.vcpus"),
+    ("[amphora]\nram_mb = 10", "amphora.ram_mb"),
+    ("[amphora]\nmaxconn = 20000", "amphora.maxconn"),
+    ('[amphora]\ncgroup_parent = "/sys/fs/cgroup"', "cgroup_parent"),
+    ('[amphora]\ncgroup_parent = "../x"', "cgroup_parent"),
     ("[amphora]\ncompute_flavors = 3", "compute_flavors"),
 ])
 def test_config_errors(tmp_path: Any, monkeypatch: pytest.MonkeyPatch, text: str,

@@ -204,7 +204,8 @@ def test_live_ping_check_and_metrics(base_dir: str, monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(metrics_proxy, "EXPORTER", ("127.0.0.1", _free_port()))
     monkeypatch.setattr(metrics_proxy, "PROXY", ("127.0.0.1", _free_port()))
     stopping = threading.Event()
-    proxy = threading.Thread(target=metrics_proxy.serve, args=(stopping, print), daemon=True)
+    proxy = threading.Thread(target=metrics_proxy.serve,
+                             args=(stopping, print, metrics_proxy.Utilisation(None)), daemon=True)
     proxy.start()
     spec = lb(listener(protocol="TCP", port=port, default_pool=pool(
                   protocol="TCP", health_monitor=ping_hm(delay=1, timeout=1, rise=1, fall=1),
@@ -266,7 +267,7 @@ def test_metrics_are_renamed_as_octavia_does() -> None:
         'haproxy_sticktable_size{name="t"} 1',  # no Octavia name: left out
         "# EOF-like comment",
     ])
-    out = metrics_proxy.translate(exposition).splitlines()
+    out = metrics_proxy.translate(exposition, metrics_proxy.Utilisation(None)).splitlines()
     assert out[2].startswith("octavia_loadbalancer_cpu ")
     assert out[5].startswith("octavia_loadbalancer_memory ")
     assert out[6:] == [

@@ -54,6 +54,9 @@ class AmphoraBuild:
     agent_config: dict[str, Any] = field(default_factory=dict)
     # Relative path -> content, written with mode 0600 (certificates, keys).
     files: dict[str, bytes] = field(default_factory=dict)
+    # The compute flavor: CPUs and memory (MB) the amphora may use; 0 is no limit.
+    vcpus: float = 0.0
+    ram_mb: int = 0
     # Replaces the agent command line (run inside the namespace); tests only.
     agent_argv: list[str] | None = None
 

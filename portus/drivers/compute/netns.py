@@ -2,7 +2,8 @@
 
 An amphora is: a namespace (ip_nonlocal_bind=1 so a standby can bind the VIP,
 lo up), a veth to the management bridge (`mgmt0`) and one per VIP (`vip0`...),
-a private directory, and the agent process. The agent is started in its own
+a private directory, a control group with its compute flavor's CPU and memory
+limits (where the host has the cgroup controllers), and the agent process. The agent is started in its own
 session with no pipes back to us, so it outlives the controller that started it.
 """
 from __future__ import annotations
@@ -19,7 +20,8 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 import portus
-from portus.common.config import AmphoraConfig
+from portus.amphora import cgroup
+from portus.common.config import AmphoraConfig, ComputeFlavorConfig, ConfigError
 from portus.common.osutil import write_atomic
 from portus.drivers import ipcmd
 from portus.drivers.compute.base import (AmphoraBuild, ComputeDriver, member_ifname,
@@ -84,6 +86,14 @@ class NetnsCompute(ComputeDriver):
         self.network = network
         self.stop_grace = stop_grace  # SIGTERM -> SIGKILL
         self.kill_wait = kill_wait  # SIGKILL -> give up
+        try:
+            self.cgroup_mounts = cgroup.detect()
+        except OSError:
+            self.cgroup_mounts = None
+        limited: list[ComputeFlavorConfig] = [amphora_cfg, *amphora_cfg.compute_flavors.values()]
+        if self.cgroup_mounts is None and any(f.vcpus or f.ram_mb for f in limited):
+            raise ConfigError("amphora vcpus/ram_mb: this host has no cgroup cpu and memory "
+                              "controllers to enforce them")
 
     # -- naming -------------------------------------------------------------------
 
@@ -105,6 +115,7 @@ class NetnsCompute(ComputeDriver):
 
     def build(self, spec: AmphoraBuild) -> str:
         self.build_network(spec)
+        self.limit(spec)
         self.write_files(spec)
         if self.agent_pid(spec.namespace, spec.base_dir) is None:
             self._start_agent(spec)
@@ -150,6 +161,17 @@ class NetnsCompute(ComputeDriver):
         if set(self.host_ifnames(spec.amphora_id)) != wanted:
             self.build_network(spec)
 
+    def _cgroup_dirs(self, namespace: str) -> dict[str, str] | None:
+        if self.cgroup_mounts is None:
+            return None
+        return cgroup.group_dirs(self.cgroup_mounts, f"{self.cfg.cgroup_parent}/{namespace}")
+
+    def limit(self, spec: AmphoraBuild) -> None:
+        """The amphora's control group with its limits; the agent joins it at start."""
+        if self.cgroup_mounts is not None:
+            cgroup.create(self.cgroup_mounts, f"{self.cfg.cgroup_parent}/{spec.namespace}",
+                          spec.vcpus, spec.ram_mb)
+
     def write_files(self, spec: AmphoraBuild) -> None:
         base = _check_base_dir(spec.base_dir)
         base.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -172,6 +194,10 @@ class NetnsCompute(ComputeDriver):
         project_root = str(Path(portus.__file__).resolve().parent.parent)
         env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
                "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1", "PYTHONPATH": project_root}
+        group = self._cgroup_dirs(spec.namespace)
+        group_fds = cgroup.open_dirs(group) if group else {}
+        if group_fds:
+            env[cgroup.FDS_ENV] = cgroup.fds_to_env(group_fds)
         log_fd = os.open(base / AGENT_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
                          0o600)
         try:
@@ -179,9 +205,11 @@ class NetnsCompute(ComputeDriver):
             proc = subprocess.Popen(
                 [ipcmd.IP, "netns", "exec", spec.namespace, *argv],
                 stdin=subprocess.DEVNULL, stdout=log_fd, stderr=subprocess.STDOUT,
-                cwd=base, env=env, start_new_session=True, close_fds=True)
+                cwd=base, env=env, start_new_session=True, close_fds=True,
+                pass_fds=sorted(set(group_fds.values())))
         finally:
-            os.close(log_fd)
+            for fd in {log_fd, *group_fds.values()}:
+                os.close(fd)
         with _children_lock:
             _children[proc.pid] = proc
         write_atomic(base / AGENT_PID, f"{proc.pid}\n".encode())
@@ -195,6 +223,7 @@ class NetnsCompute(ComputeDriver):
             if survivors:
                 raise IpCommandError(["restart_agent", spec.namespace],
                                      f"agent {pid} did not stop")
+        self.limit(spec)
         self.write_files(spec)
         self._start_agent(spec)
 
@@ -239,6 +268,9 @@ class NetnsCompute(ComputeDriver):
         # Explicitly: namespace destruction is asynchronous and would leave the
         # host-side veths around for a while.
         self.network.unplug_many(self.host_ifnames(amphora_id))
+        group = self._cgroup_dirs(namespace)
+        if group is not None:
+            cgroup.remove(group)
         ipcmd.netns_delete(namespace)
         if base.exists():
             shutil.rmtree(base)
