@@ -109,6 +109,14 @@ EXTRA: dict[tuple[str, str], Root] = {
     ("get", "/v1/secrets/{}"): Root(rm.Secret),
 }
 
+# Answers that are not JSON: a secret's payload is its stored bytes, in the content
+# type they were stored with (text/plain, application/octet-stream, application/pkcs*).
+RAW: dict[tuple[str, str], dict[str, Any]] = {
+    ("get", "/v1/secrets/{}/payload"): {
+        "text/plain": {"schema": {"type": "string"}},
+        "application/*": {"schema": {"type": "string", "format": "binary"}}},
+}
+
 ERRORS = {
     "400": "Bad request: the body, a parameter or a filter is invalid.",
     "401": "Not authenticated.",
@@ -288,6 +296,8 @@ def document(app: FastAPI) -> dict[str, Any]:
             if found is not None:
                 schema = _body_schema(found[0], found[1], path, components)
                 success["content"] = {"application/json": {"schema": schema}}
+            elif (method, path) in RAW:
+                success["content"] = RAW[(method, path)]
             elif route is not None and route.response_model is not None:
                 # Not described yet (tests/unit/test_openapi_document.py says so): what
                 # FastAPI derived from the handler's return type.

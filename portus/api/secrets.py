@@ -155,9 +155,9 @@ def show_secret(secret: str, request: Request, svc: Services = Depends(services)
         return _view(_get(session, secret, who, "get_one"), _base(request, svc))
 
 
-# The payload is the stored bytes in their own content type, not JSON: the OpenAPI
-# document (which describes JSON bodies) leaves it out.
-@router.get(PREFIX + "/{secret}/payload", include_in_schema=False)
+# The payload is the stored bytes in their own content type, not JSON
+# (responses.RAW documents it).
+@router.get(PREFIX + "/{secret}/payload")
 def secret_payload(secret: str, svc: Services = Depends(services),
                    who: Caller = Depends(caller)) -> Response:
     with svc.db.read() as session:
