@@ -176,6 +176,8 @@ def amphora_stats(amphora_id: str, svc: Services = Depends(services),
                 "active_connections": row.active_connections, "bytes_in": row.bytes_in,
                 "bytes_out": row.bytes_out, "request_errors": row.request_errors,
                 "total_connections": row.total_connections} for row, lb_id in rows]
+    if not out:  # as Octavia: an amphora that reported nothing yet has no stats
+        raise errors.NotFound("Amphora stats for", amphora_id)
     return {"amphora_stats": out}
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from portus.common import constants as C
 from portus.db import models as m
@@ -156,6 +157,11 @@ def _amphorae(api: Checked, portus: Portus, lb_id: str) -> None:
         session.add(m.Amphora(id=amp_id, load_balancer_id=lb_id, compute_id="ns",
                               lb_network_ip="198.18.0.250", role="STANDALONE",
                               status=C.AMP_ALLOCATED))
+    api("GET", f"/v2/octavia/amphorae/{amp_id}/stats", 404)  # nothing reported yet
+    with portus.db.write() as session:
+        listener_id = session.scalars(select(m.Listener.id).where(
+            m.Listener.load_balancer_id == lb_id)).first()
+        session.add(m.ListenerStatistics(listener_id=listener_id, amphora_id=amp_id))
     for url in ("/v2/octavia/amphorae", f"/v2/octavia/amphorae/{amp_id}",
                 f"/v2/octavia/amphorae/{amp_id}?fields=status",
                 f"/v2/octavia/amphorae/{amp_id}/stats"):

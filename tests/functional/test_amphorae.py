@@ -104,6 +104,7 @@ def test_amphora_config(api: Api) -> None:
 def test_amphora_stats(api: Api) -> None:
     ids = api.tree(members=0)
     amp = add_amphora(api, ids["lb"])
+    assert_fault(api.get(f"{AMP}/{amp}/stats"), 404, f"Amphora stats for {amp} not found.")
     with api.db.write() as session:
         session.add(m.ListenerStatistics(listener_id=ids["listener"], amphora_id=amp,
                                          bytes_in=10, bytes_out=20, active_connections=1,
