@@ -10,6 +10,7 @@ import (
 	"github.com/gophercloud/gophercloud/openstack/loadbalancer/v2/loadbalancers"
 	"github.com/gophercloud/gophercloud/openstack/loadbalancer/v2/monitors"
 	"github.com/gophercloud/gophercloud/openstack/loadbalancer/v2/pools"
+	"github.com/gophercloud/gophercloud/openstack/networking/v2/ports"
 )
 
 const missing = "00000000-0000-4000-8000-000000000000"
@@ -179,6 +180,7 @@ func (t *T) teardown(w *world) {
 	_, gone["health monitor"] = monitors.Get(t.lb, w.hm).Extract()
 	_, gone["L7 policy"] = l7policies.Get(t.lb, w.toAPI).Extract()
 	_, gone["L7 rule"] = l7policies.GetRule(t.lb, w.toAPI, w.rHeader).Extract()
+	_, gone["VIP port"] = ports.Get(t.net, w.vipPort).Extract()
 	for what, err := range gone {
 		t.Check(IsNotFound(err), "%s after the cascade delete: %v, want 404", what, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/gophercloud/gophercloud/openstack/loadbalancer/v2/apiversions"
 	"github.com/gophercloud/gophercloud/openstack/loadbalancer/v2/loadbalancers"
 	"github.com/gophercloud/gophercloud/openstack/loadbalancer/v2/providers"
+	"github.com/gophercloud/gophercloud/openstack/networking/v2/ports"
 	"github.com/gophercloud/gophercloud/openstack/networking/v2/subnets"
 )
 
@@ -27,6 +28,7 @@ type world struct {
 	toAPI, deny, moved  string   // L7 policies on http
 	rPath, rHeader      string   // L7 rules of toAPI
 	secretRef           string
+	vipPort             string
 	amphora             string
 }
 
@@ -219,6 +221,25 @@ func (t *T) loadBalancers(w *world) {
 	lb := t.WaitLB(w.lb)
 	t.Equal("vip_address once ACTIVE", lb.VipAddress, created.VipAddress)
 	t.Check(lb.OperatingStatus != "", "no operating_status")
+
+	t.Step("the VIP port through the networking API, as Terraform reads it")
+	port, err := ports.Get(t.net, lb.VipPortID).Extract()
+	t.Must(err, "get the VIP port "+lb.VipPortID)
+	t.Equal("port network_id", port.NetworkID, w.vipNetwork)
+	t.Equal("port fixed_ips", port.FixedIPs,
+		[]ports.IP{{SubnetID: t.o.subnet, IPAddress: lb.VipAddress}})
+	t.Equal("port security_groups", len(port.SecurityGroups), 0)
+	t.Equal("port device_id", port.DeviceID, "lb-"+lb.ID)
+	t.Equal("port project_id", port.ProjectID, t.o.project)
+	portIDs := func(xs []ports.Port) []string {
+		return ids(xs, func(p ports.Port) string { return p.ID })
+	}
+	t.Equal("ports of the load balancer", portIDs(all(t, "ports", ports.List(t.net,
+		ports.ListOpts{DeviceID: "lb-" + lb.ID}), ports.ExtractPorts)), []string{port.ID})
+	t.Equal("ports with the VIP address", portIDs(all(t, "ports", ports.List(t.net,
+		ports.ListOpts{FixedIPs: []ports.FixedIPOpts{{IPAddress: lb.VipAddress}}}),
+		ports.ExtractPorts)), []string{port.ID})
+	w.vipPort = port.ID
 
 	t.Step("load balancer create: a chosen vip_address, the provider's alias")
 	other, err := loadbalancers.Create(t.lb, loadbalancers.CreateOpts{
