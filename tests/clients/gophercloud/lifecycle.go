@@ -201,10 +201,12 @@ func (t *T) teardown(w *world) {
 		ProjectID: t.o.project})), 0)
 
 	t.Step("secret delete, quota reset")
-	id := w.secretRef[strings.LastIndex(w.secretRef, "/")+1:]
-	t.Must(secrets.Delete(t.keys, id).ExtractErr(), "delete secret")
-	_, err = secrets.Get(t.keys, id).Extract()
-	t.Check(IsNotFound(err), "secret after delete: %v, want 404", err)
+	for _, ref := range []string{w.secretRef, w.noteRef} {
+		id := ref[strings.LastIndex(ref, "/")+1:]
+		t.Must(secrets.Delete(t.keys, id).ExtractErr(), "delete secret")
+		_, err = secrets.Get(t.keys, id).Extract()
+		t.Check(IsNotFound(err), "secret after delete: %v, want 404", err)
+	}
 	_, err = t.lb.Delete(t.quotaURL(), nil)
 	t.Must(err, "reset quota")
 	t.Equal("quota after the reset", t.getQuota(), quotaSet{-1, -1, -1, -1, -1, -1, -1})

@@ -27,7 +27,7 @@ type world struct {
 	hm, hmTCP           string   // health monitors
 	toAPI, deny, moved  string   // L7 policies on http
 	rPath, rHeader      string   // L7 rules of toAPI
-	secretRef           string
+	secretRef, noteRef  string
 	vipPort             string
 	amphora             string
 }
@@ -351,4 +351,22 @@ func (t *T) tlsSecret(w *world) {
 	back, err := secrets.GetPayload(t.keys, id, nil).Extract()
 	t.Must(err, "get secret payload")
 	t.Equal("secret payload", string(back), payload)
+
+	note, err := secrets.Create(t.keys, secrets.CreateOpts{
+		Name: "gc-note", Payload: "a note", PayloadContentType: "text/plain",
+		SecretType: secrets.PassphraseSecret,
+	}).Extract()
+	t.Must(err, "create a second secret")
+	w.noteRef = note.SecretRef
+	refs := func(xs []secrets.Secret) []string {
+		return ids(xs, func(x secrets.Secret) string { return x.SecretRef })
+	}
+	paged := refs(all(t, "secrets", secrets.List(t.keys, secrets.ListOpts{Limit: 1}),
+		secrets.ExtractSecrets))
+	t.Equal("secrets, one a page", sorted(paged), sorted([]string{w.secretRef, w.noteRef}))
+	t.Equal("secrets named gc-cert of type opaque", refs(all(t, "secrets", secrets.List(
+		t.keys, secrets.ListOpts{Name: "gc-cert", SecretType: secrets.OpaqueSecret}),
+		secrets.ExtractSecrets)), []string{w.secretRef})
+	t.Equal("passphrases", refs(all(t, "secrets", secrets.List(t.keys, secrets.ListOpts{
+		SecretType: secrets.PassphraseSecret}), secrets.ExtractSecrets)), []string{w.noteRef})
 }
