@@ -17,8 +17,11 @@
 //	-subnet [PORTUS_VIP_SUBNET]          the id of the subnet VIPs are taken from
 //	-member-subnet [PORTUS_MEMBER_SUBNET] another subnet's id for a member (default: -subnet)
 //	-project [PORTUS_PROJECT]            the project the scenario works in
-//	-timeout                             how long one wait may take
+//	-timeout, -poll                      how long one wait may take, how often it polls
 //	-amphorae                            also exercise the admin amphora API (needs amphorae)
+//
+// The project must start empty, with the default (unlimited) quotas: the scenario
+// counts what it lists and sets, then resets, the project's quota.
 package main
 
 import (
