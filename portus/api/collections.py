@@ -1,8 +1,8 @@
 """List endpoints: filtering, sorting, paging and field selection, all in SQL."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
 from urllib.parse import urlencode
 
 import orjson
@@ -34,6 +34,9 @@ class ListSpec:
     # Turns the page's query into one of plain columns: `serialize` then gets rows
     # (named tuples) instead of ORM objects, which are far slower to load by the 1,000.
     columns: Callable[[Select[Any]], Select[Any]] | None = None
+    # Filters on attributes the row does not hold (a load balancer's VIP is in the vip
+    # table): API name -> the condition for the given values, such as a correlated EXISTS.
+    other_filters: Mapping[str, Callable[[list[str]], Any]] = field(default_factory=dict)
 
 
 def _coerce(column: Any, value: str) -> Any:
@@ -104,6 +107,9 @@ def list_body(request: Request, session: Session, spec: ListSpec, query: Select[
     query = _tag_filters(request, model, query)
     for key in params.keys():
         if key in _RESERVED or (key in _TAG_FILTERS and hasattr(model, "tag_rows")):
+            continue
+        if key in spec.other_filters:
+            query = query.where(spec.other_filters[key](params.getlist(key)))
             continue
         if key not in spec.filterable:
             raise errors.BadRequest(f"Invalid filter argument: {key}")

@@ -7,8 +7,11 @@ load-balancer API; so do `--vip-network-id`, `--vip-port-id`, `--vip-qos-policy-
 `--vip-sg-id` and `--additional-vip subnet-id=X`. Without Neutron, point the client's
 network endpoint here (`OS_NETWORK_ENDPOINT_OVERRIDE=<api>/networking/`, see README).
 
-Served: GET subnets, subnets/{id}, networks, networks/{id}
-with Neutron's equality filters (repeatable) and `fields`; ports, QoS policies and
+Served: GET subnets, subnets/{id}, networks, networks/{id}, ports, ports/{id}
+with Neutron's equality filters (repeatable; `fixed_ips=ip_address=…` and
+`fixed_ips=subnet_id=…` on ports) and `fields`. The ports are the load balancers' VIP
+ports, as Octavia creates them in Neutron: Terraform's OpenStack provider reads a load
+balancer's `vip_port_id` there after every read of the load balancer. QoS policies and
 security groups are empty lists, since portus has none to offer.
 """
 from __future__ import annotations
@@ -16,10 +19,14 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from sqlalchemy import Select, select, union_all
+from sqlalchemy.orm import Session
 
 from portus.api import errors
-from portus.api.deps import Services, services
+from portus.api.deps import Caller, Services, caller, services
+from portus.common import constants as C
 from portus.common.config import SubnetConfig
+from portus.db import models as m
 
 router = APIRouter()  # served at /networking/v2.0 and at /v2 (see PREFIXES)
 discovery = APIRouter()  # served at /networking
@@ -59,7 +66,63 @@ def network_views(subnets: list[SubnetConfig]) -> list[dict[str, Any]]:
     return list(networks.values())
 
 
+def _vip_ports(session: Session, who: Caller, port_id: str | None = None) -> list[Any]:
+    """The VIP ports (the VIP's and each additional VIP's) of the load balancers the
+    caller may see, as rows; only `port_id`'s if given."""
+    lb = m.LoadBalancer
+
+    def of(vip: Any) -> Select[Any]:
+        query = (select(vip.port_id, vip.network_id, vip.subnet_id, vip.ip_address,
+                        lb.id.label("lb_id"), lb.project_id, lb.created_at, lb.updated_at)
+                 .join(lb, lb.id == vip.load_balancer_id)
+                 .where(lb.provisioning_status != C.DELETED))
+        if port_id is not None:
+            query = query.where(vip.port_id == port_id)
+        if not who.is_admin:  # Neutron shows a port to its project and to admins
+            query = query.where(lb.project_id == who.project_id)
+        return query
+
+    return list(session.execute(union_all(of(m.Vip), of(m.AdditionalVip))).all())
+
+
+def _stamp(value: Any) -> str:
+    return str(value.strftime("%Y-%m-%dT%H:%M:%SZ")) if value else _EPOCH
+
+
+def port_view(row: Any) -> dict[str, Any]:
+    """A VIP port as Octavia creates it in Neutron: named after its load balancer,
+    device_id "lb-<id>", owner "Octavia", administratively down (the address is
+    served by the amphorae, not by this port)."""
+    return {
+        "id": row.port_id, "name": f"octavia-lb-{row.lb_id}", "description": "",
+        "network_id": row.network_id, "tenant_id": row.project_id,
+        "project_id": row.project_id, "admin_state_up": False, "status": "DOWN",
+        # No port is plugged: a stable address in OpenStack's fa:16:3e range.
+        "mac_address": "fa:16:3e:" + ":".join(row.port_id[i:i + 2] for i in (0, 2, 4)),
+        "fixed_ips": ([{"subnet_id": row.subnet_id, "ip_address": row.ip_address}]
+                      if row.ip_address else []),
+        "device_id": f"lb-{row.lb_id}", "device_owner": "Octavia",
+        "security_groups": [], "allowed_address_pairs": [], "port_security_enabled": False,
+        "qos_policy_id": None, "tags": [], "revision_number": 0,
+        "created_at": _stamp(row.created_at),
+        "updated_at": _stamp(row.updated_at or row.created_at),
+    }
+
+
+def _fixed_ips_match(item: dict[str, Any], wanted: list[str]) -> bool:
+    """Neutron's fixed_ips=ip_address=X / fixed_ips=subnet_id=Y: a port matches when,
+    for each attribute named, one of its addresses has one of the values given."""
+    asked: dict[str, list[str]] = {}
+    for spec in wanted:
+        key, _, value = spec.partition("=")
+        asked.setdefault(key, []).append(value)
+    return all(any(str(ip.get(key)) in values for ip in item["fixed_ips"])
+               for key, values in asked.items())
+
+
 def _matches(item: dict[str, Any], key: str, wanted: list[str]) -> bool:
+    if key == "fixed_ips":
+        return _fixed_ips_match(item, wanted)
     value = item.get(key)
     if isinstance(value, bool):
         return str(value).lower() in [w.lower() for w in wanted]
@@ -116,8 +179,21 @@ def show_network(network_id: str, request: Request,
 
 
 @router.get("/ports")
-def list_ports() -> dict[str, Any]:
-    return {"ports": []}
+def list_ports(request: Request, svc: Services = Depends(services),
+               who: Caller = Depends(caller)) -> dict[str, Any]:
+    with svc.db.read() as session:
+        rows = _vip_ports(session, who)
+    return {"ports": _filtered(request, [port_view(row) for row in rows])}
+
+
+@router.get("/ports/{port_id}")
+def show_port(port_id: str, request: Request, svc: Services = Depends(services),
+              who: Caller = Depends(caller)) -> dict[str, Any]:
+    with svc.db.read() as session:
+        rows = _vip_ports(session, who, port_id)
+    if not rows:
+        raise errors.NotFound("Port", port_id)
+    return {"port": _fields(port_view(rows[0]), request.query_params.getlist("fields"))}
 
 
 @router.get("/qos/policies")

@@ -196,6 +196,14 @@ Network = body("Network", "A network of `network.subnets`, as Neutron shows it."
     shared=bool, subnets=list[str], mtu=int, tags=list[str], tenant_id=str, project_id=str,
     availability_zones=list[str], revision_number=int, created_at=str, updated_at=str),
     {"router_external": (bool, Field(..., alias="router:external"))})
+FixedIP = body("FixedIP", "", required(subnet_id=str, ip_address=str))
+Port = body("Port", "A load balancer's VIP port, as Octavia creates it in Neutron.", required(
+    id=str, name=str, description=str, network_id=str, tenant_id=str, project_id=str,
+    admin_state_up=bool, status=Literal["DOWN"], mac_address=str, fixed_ips=many(FixedIP),
+    device_id=str, device_owner=Literal["Octavia"], security_groups=list[str],
+    allowed_address_pairs=list[dict[str, str]], port_security_enabled=bool,
+    qos_policy_id=str | None, tags=list[str], revision_number=int, created_at=str,
+    updated_at=str))
 SecretRef = body("SecretRef", "Where a new secret is: its ref for *_container_ref fields.",
                  required(secret_ref=str))
 SecretContentTypes = body("SecretContentTypes", "", required(default=str))

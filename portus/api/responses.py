@@ -70,7 +70,7 @@ FAMILIES = (
     Family("/v2/octavia/amphorae", "amphora", "amphorae", rm.Amphora),
     Family(NET + "/subnets", "subnet", "subnets", rm.Subnet, links=None, paged=False),
     Family(NET + "/networks", "network", "networks", rm.Network, links=None, paged=False),
-    Family(NET + "/ports", "port", "ports", rm.Nothing, links=None, paged=False),
+    Family(NET + "/ports", "port", "ports", rm.Port, links=None, paged=False),
     Family(NET + "/qos/policies", "policy", "policies", rm.Nothing, links=None, paged=False),
     Family(NET + "/security-groups", "security_group", "security_groups", rm.Nothing,
            links=None, paged=False),

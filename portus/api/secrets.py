@@ -125,7 +125,10 @@ def create_secret(body: SecretPOST, request: Request, svc: Services = Depends(se
 @router.get(PREFIX)
 def list_secrets(request: Request, svc: Services = Depends(services),
                  who: Caller = Depends(caller), limit: int = 10, offset: int = 0,
-                 name: str | None = None) -> dict[str, Any]:
+                 name: str | None = None, alg: str | None = None, mode: str | None = None,
+                 bits: int = 0, secret_type: str | None = None) -> dict[str, Any]:
+    """Barbican's list: its filters name, alg, mode, bits (0: any) and secret_type, as
+    gophercloud's secrets.ListOpts sends them; its links carry only limit and offset."""
     if not 0 <= limit <= 100 or offset < 0:
         raise errors.BadRequest("limit must be 0 to 100 and offset non-negative.")
     project = None if who.can("secret:get_all-global") else who.project_id
@@ -133,8 +136,11 @@ def list_secrets(request: Request, svc: Services = Depends(services),
     query = select(m.Secret)
     if project is not None:
         query = query.where(m.Secret.project_id == project)
-    if name is not None:
-        query = query.where(m.Secret.name == name)
+    for column, value in ((m.Secret.name, name), (m.Secret.algorithm, alg),
+                          (m.Secret.mode, mode), (m.Secret.secret_type, secret_type),
+                          (m.Secret.bit_length, bits or None)):
+        if value is not None:
+            query = query.where(column == value)
     with svc.db.read() as session:
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = session.scalars(query.order_by(m.Secret.created_at, m.Secret.id)

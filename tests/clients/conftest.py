@@ -63,6 +63,9 @@ class Converger:
         self.sweep = sweep
         self.woken: queue.Queue[str] = queue.Queue()
         self.errors: list[str] = []  # what converging raised (the last few)
+        # Called with each load balancer in the transaction that converges it, before it
+        # is marked ACTIVE or DELETED: where a test plays the data plane (amphora rows).
+        self.data_plane: Callable[[Any, m.LoadBalancer], None] | None = None
         self._paused = threading.Event()
         self._stop = threading.Event()
         self._idle = threading.Lock()  # held while converging
@@ -116,6 +119,8 @@ class Converger:
                 lb = session.get(m.LoadBalancer, lb_id)
                 if lb is None or lb.provisioning_status not in C.PENDING_STATUSES:
                     continue
+                if self.data_plane is not None:
+                    self.data_plane(session, lb)
                 if lb.provisioning_status == C.PENDING_DELETE:
                     status.mark_deleted(session, lb_id)
                 else:

@@ -213,9 +213,12 @@ def _admin(api: Checked) -> None:
         api("DELETE", f"{LB}/{family}/{obj_id}", 204)
 
 
-def _shims(api: Checked, portus: Portus) -> None:
-    """Version documents, and the networking and identity answers the CLI needs."""
+def _shims(api: Checked, portus: Portus, lb_id: str) -> None:
+    """Version documents, and the networking and identity answers the CLI needs (and
+    the VIP port Terraform's provider reads)."""
     net = "/networking/v2.0"
+    port = api("GET", f"{LB}/loadbalancers/{lb_id}", 200)["loadbalancer"]["vip_port_id"]
+    assert api("GET", f"{net}/ports/{port}", 200)["port"]["device_id"] == f"lb-{lb_id}"
     for url in ("/", "/v2", "/v2.0", "/networking/", f"{net}/subnets?name=demo",
                 f"{net}/subnets/{portus.subnet.id}", f"{net}/networks",
                 f"{net}/networks/{portus.subnet.network_id}", f"{net}/ports",
@@ -241,7 +244,7 @@ def test_every_operation_answers_as_documented(api: Checked, portus: Portus) -> 
     ids = _core(api, portus)
     _amphorae(api, portus, ids["lb"])
     _admin(api)
-    _shims(api, portus)
+    _shims(api, portus, ids["lb"])
     api("DELETE", f"{LB}/loadbalancers/{ids['lb']}?cascade=true", 204)
     portus.settle()
     assert api.unreached() == []

@@ -28,7 +28,7 @@ from portus.api.app import create_app
 from portus.api.deps import Services
 from portus.common import constants as C
 from portus.common import config
-from portus.common.config import Config, load
+from portus.common.config import Config, SubnetConfig, load
 from portus.db import migrate, models as m, status
 from portus.db.session import Database
 from tests.openapi_conformance import Conformance
@@ -372,3 +372,15 @@ def api(_session_api: Api) -> Api:
 @pytest.fixture
 def db(api: Api) -> Database:
     return api.db
+
+
+@pytest.fixture
+def second(api: Api) -> Iterator[SubnetConfig]:
+    """A second subnet (on a network of its own) for the test's duration."""
+    other = SubnetConfig(name="second", cidr="198.51.100.0/24")
+    other.finish(1)
+    api.cfg.network.subnets.append(other)
+    try:
+        yield other
+    finally:
+        api.cfg.network.subnets.remove(other)

@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 import uuid
-from typing import Iterator
-
-import pytest
 
 from portus.amphora.render import render_haproxy
 from portus.amphora.spec import AmphoraRuntime
@@ -15,17 +12,6 @@ from portus.db import models as m
 from tests.functional.conftest import Api, assert_fault, row_counts
 
 LBS = "/v2/lbaas/loadbalancers"
-
-
-@pytest.fixture
-def second(api: Api) -> Iterator[SubnetConfig]:
-    other = SubnetConfig(name="second", cidr="198.51.100.0/24")
-    other.finish(1)
-    api.cfg.network.subnets.append(other)
-    try:
-        yield other
-    finally:
-        api.cfg.network.subnets.remove(other)
 
 
 def create(api: Api, extra: list[dict[str, str]]) -> object:

@@ -46,6 +46,11 @@ def test_list_and_show(api: Api) -> None:
     assert one["role"] == C.ROLE_STANDALONE and one["cert_busy"] is False
     filtered = api.expect("GET", f"{AMP}?loadbalancer_id={lb['id']}", 200)["amphorae"]
     assert [a["id"] for a in filtered] == [a1]
+    # gophercloud's amphorae.ListOpts has image_id: no amphora here has an image (nor
+    # a cached zone or compute flavor), so none matches, where an unknown filter is 400.
+    for key in ("image_id", "cached_zone", "compute_flavor"):
+        assert api.expect("GET", f"{AMP}?{key}=x", 200)["amphorae"] == []
+    assert_fault(api.get(f"{AMP}?colour=x"), 400, "colour")
     page = api.expect("GET", f"{AMP}?limit=1", 200)
     assert len(page["amphorae"]) == 1 and page["amphorae_links"][0]["rel"] == "next"
     assert api.expect("GET", f"{AMP}/{a1}?fields=id&fields=status", 200)["amphora"] == {

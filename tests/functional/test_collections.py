@@ -1,6 +1,7 @@
 """List endpoints: filters, limit/marker/page_reverse and links, sorting, fields."""
 from __future__ import annotations
 
+import uuid
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -113,9 +114,34 @@ def test_filters_on_children(api: Api) -> None:
     assert names(api.expect("GET", f"{hms}?max_retries=3", 200), "healthmonitors") == []
 
 
+def test_vip_filters(api: Api) -> None:
+    """gophercloud's loadbalancers.ListOpts (Terraform, cloud-provider-openstack) filters
+    on vip_address, vip_port_id, vip_subnet_id and vip_network_id, as Octavia allows: the
+    values are the VIP's, kept in another table."""
+    a, b = api.create_lb(name="a"), api.create_lb(name="b")
+    assert a["vip_address"] != b["vip_address"] and a["vip_port_id"] != b["vip_port_id"]
+    assert names(api.expect("GET", f"{LBS}?vip_address={a['vip_address']}", 200)) == ["a"]
+    assert names(api.expect("GET", f"{LBS}?vip_port_id={b['vip_port_id']}", 200)) == ["b"]
+    both = sorted(names(api.expect(
+        "GET", f"{LBS}?vip_address={a['vip_address']}&vip_address={b['vip_address']}", 200)))
+    assert both == ["a", "b"]
+    for key in ("vip_subnet_id", "vip_network_id"):
+        assert sorted(names(api.expect("GET", f"{LBS}?{key}={a[key]}", 200))) == ["a", "b"]
+        assert names(api.expect("GET", f"{LBS}?{key}={uuid.uuid4()}", 200)) == []
+    assert names(api.expect("GET", f"{LBS}?vip_subnet_id={a['vip_subnet_id']}"
+                                   f"&name=b", 200)) == ["b"]
+    assert names(api.expect("GET", f"{LBS}?vip_qos_policy_id={uuid.uuid4()}", 200)) == []
+    # With paging: the page's statement joins the vip table as well.
+    page = api.expect("GET", f"{LBS}?vip_subnet_id={a['vip_subnet_id']}&limit=1&sort=name", 200)
+    assert names(page) == ["a"]
+    nxt = link(page, "next")
+    assert nxt is not None and query(nxt)["vip_subnet_id"] == [a["vip_subnet_id"]]
+    assert names(api.expect("GET", nxt.replace("http://testserver", ""), 200)) == ["b"]
+
+
 @pytest.mark.parametrize("params, text", [
     ("colour=red", "colour"),
-    ("vip_port_id=x", "vip_port_id"),
+    ("vrrp_ip=x", "vrrp_ip"),  # an amphora's attribute, not a load balancer's
     ("admin_state_up=maybe", "maybe"),
     ("tag=a", "tag"),  # tags, tags-any, not-tags, not-tags-any are filters (test_tags.py)
 ])

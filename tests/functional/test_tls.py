@@ -69,6 +69,27 @@ def test_secret_list_is_paged_and_deletable(api: Api) -> None:
     api.expect("GET", refs[0].removeprefix("http://testserver"), 404)
 
 
+def test_secret_list_filters(api: Api) -> None:
+    """gophercloud's secrets.ListOpts (Terraform's openstack_keymanager_secret_v1 data
+    source, which wants exactly one match) sends Barbican's alg, mode, bits and
+    secret_type filters; bits=0 is no filter."""
+    store(api, "a", name="aes", algorithm="aes", bit_length=256, mode="cbc",
+          secret_type="symmetric")
+    store(api, "b", name="cert", secret_type="certificate")
+    store(api, "c", name="plain")
+
+    def names(query: str) -> list[str]:
+        return sorted(s["name"] for s in api.expect("GET", f"{SECRETS}?{query}", 200)["secrets"])
+
+    assert names("alg=aes") == names("mode=cbc") == names("bits=256") == ["aes"]
+    assert names("secret_type=certificate") == ["cert"]
+    assert names("secret_type=opaque") == ["plain"]
+    assert names("bits=0") == ["aes", "cert", "plain"]
+    assert names("alg=aes&secret_type=certificate") == []
+    assert api.expect("GET", f"{SECRETS}?secret_type=symmetric&bits=128", 200)["total"] == 0
+    assert_fault(api.get(f"{SECRETS}?bits=many"), 400, "bits")
+
+
 def test_secret_in_use_cannot_be_deleted(api: Api) -> None:
     lb = api.create_lb()
     ref = pkcs12(api)
