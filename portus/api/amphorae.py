@@ -60,8 +60,11 @@ def amphora_view(amp: m.Amphora) -> dict[str, Any]:
 LIST = collections.ListSpec(
     m.Amphora, "amphorae",
     ("id", "loadbalancer_id", "compute_id", "lb_network_ip", "vrrp_ip", "ha_ip",
-     "vrrp_port_id", "ha_port_id", "role", "status", "cert_busy"),
-    lambda _session, rows: [amphora_view(a) for a in rows])
+     "vrrp_port_id", "ha_port_id", "role", "status", "cert_busy", "vrrp_interface", "vrrp_id",
+     "vrrp_priority", "cert_expiration", "created_at", "updated_at"),
+    lambda _session, rows: [amphora_view(a) for a in rows],
+    derived={"cached_zone": collections.constant(None), "image_id": collections.constant(None),
+             "compute_flavor": collections.constant(None)})
 
 
 def get_amphora(session: Session, amphora_id: str) -> m.Amphora:

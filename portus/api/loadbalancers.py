@@ -37,8 +37,25 @@ def _serialize_rows(session: Session, rows: list[Any]) -> list[dict[str, Any]]:
 LIST = collections.ListSpec(
     m.LoadBalancer, "loadbalancers",
     ("id", "name", "description", "project_id", "tenant_id", "admin_state_up", "provider",
-     "provisioning_status", "operating_status", "flavor_id", "availability_zone"),
-    _serialize_rows, columns=lb_rows.page_columns)
+     "provisioning_status", "operating_status", "flavor_id", "availability_zone", "created_at",
+     "updated_at"),
+    _serialize_rows, columns=lb_rows.page_columns,
+    derived={  # Octavia: vip_address -> vip.ip_address (a join); no QoS or SGs here
+        "vip_address": collections.related(m.LoadBalancer.id, m.Vip.ip_address,
+                                           m.Vip.load_balancer_id),
+        "vip_subnet_id": collections.related(m.LoadBalancer.id, m.Vip.subnet_id,
+                                             m.Vip.load_balancer_id),
+        "vip_network_id": collections.related(m.LoadBalancer.id, m.Vip.network_id,
+                                              m.Vip.load_balancer_id),
+        "vip_port_id": collections.related(m.LoadBalancer.id, m.Vip.port_id,
+                                           m.Vip.load_balancer_id),
+        "vip_qos_policy_id": collections.constant(None),
+        "vip_sg_ids": collections.constant([]),
+        "vip_vnic_type": collections.constant("normal"),
+        "listeners": collections.related(m.LoadBalancer.id, m.Listener.id,
+                                         m.Listener.load_balancer_id, sortable=False),
+        "pools": collections.related(m.LoadBalancer.id, m.Pool.id, m.Pool.load_balancer_id,
+                                     sortable=False)})
 
 
 @router.get("/loadbalancers")
