@@ -242,8 +242,9 @@ def test_l7_operating_status_filters_and_sorts(api: Api) -> None:
         "type": "PATH", "compare_type": "STARTS_WITH", "value": "/b",
         "admin_state_up": False}})["rule"]
     api.settle()
-    assert api.show("l7policy", on["id"])["operating_status"] == C.ONLINE
-    assert api.show("l7policy", off["id"])["operating_status"] == C.OFFLINE
+    for policy, shown in ((on, C.ONLINE), (off, C.OFFLINE)):
+        body = api.expect("GET", f"{POLICIES}/{policy['id']}", 200)["l7policy"]
+        assert body["operating_status"] == shown
     assert ids(api, f"{POLICIES}?operating_status=ONLINE", "l7policies") == [on["id"]]
     assert ids(api, f"{POLICIES}?operating_status=OFFLINE", "l7policies") == [off["id"]]
     assert ids(api, f"{POLICIES}?operating_status=ERROR", "l7policies") == []
