@@ -91,7 +91,7 @@ def _coerce(key: str, column: Any, value: str) -> Any:
     return value
 
 
-def timestamp(key: str, value: str) -> dt.datetime:
+def _timestamp(key: str, value: str) -> dt.datetime:
     """An ISO 8601 time as the API shows it (naive UTC; an offset or Z is converted)."""
     try:
         when = dt.datetime.fromisoformat(value.strip())
@@ -106,7 +106,7 @@ def _column_filter(key: str, column: Any, values: list[str]) -> Any:
     """`column` matches one of `values`. Times are shown to the second, so a time
     matches that whole second; floats (a 4-byte FLOAT on MariaDB) match to 1e-6."""
     if isinstance(column.type, DateTime):
-        starts = [timestamp(key, v).replace(microsecond=0) for v in values]
+        starts = [_timestamp(key, v).replace(microsecond=0) for v in values]
         return or_(*(and_(column >= t, column < t + dt.timedelta(seconds=1)) for t in starts))
     if isinstance(column.type, Float):
         return or_(*(column.between(v - 1e-6, v + 1e-6)
