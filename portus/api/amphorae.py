@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from sqlalchemy import false, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from portus.api import collections, errors
@@ -60,11 +60,11 @@ def amphora_view(amp: m.Amphora) -> dict[str, Any]:
 LIST = collections.ListSpec(
     m.Amphora, "amphorae",
     ("id", "loadbalancer_id", "compute_id", "lb_network_ip", "vrrp_ip", "ha_ip",
-     "vrrp_port_id", "ha_port_id", "role", "status", "cert_busy"),
+     "vrrp_port_id", "ha_port_id", "role", "status", "cert_busy", "vrrp_interface", "vrrp_id",
+     "vrrp_priority", "cert_expiration", "created_at", "updated_at"),
     lambda _session, rows: [amphora_view(a) for a in rows],
-    # Octavia's columns that have no value here (no Nova, no Glance): no amphora matches.
-    other_filters={name: lambda _values: false()
-                   for name in ("image_id", "cached_zone", "compute_flavor")})
+    derived={"cached_zone": collections.constant(None), "image_id": collections.constant(None),
+             "compute_flavor": collections.constant(None)})
 
 
 def get_amphora(session: Session, amphora_id: str) -> m.Amphora:

@@ -33,6 +33,7 @@ from portus.api.deps import Services
 # Minor versions whose behaviour portus implements for the resources it serves.
 API_VERSIONS = [f"v2.{n}" for n in range(0, 31)]
 VERSION_UPDATED = "2024-08-01T00:00:00Z"
+OPENAPI = "/v2/openapi.json"
 LBAAS = ("/v2/lbaas", "/v2.0/lbaas", "/v2")  # the first is the one in the OpenAPI document
 # (router, URL prefixes): one line each, so additions do not touch each other.
 ROUTERS = [
@@ -60,7 +61,7 @@ ROUTERS = [
 
 def create_app(svc: Services) -> FastAPI:
     app = FastAPI(title="portus", version="2.30", docs_url=None, redoc_url=None,
-                  openapi_url="/v2/openapi.json")
+                  openapi_url=OPENAPI)
     app.state.services = svc
     for router, prefixes in ROUTERS:
         for prefix in prefixes:
@@ -77,6 +78,7 @@ def create_app(svc: Services) -> FastAPI:
     http_limits.install(app, svc.cfg.api)  # body size limit, CORS (inside the request id)
 
     app.add_middleware(RequestId)
+    app.add_middleware(JsonSuffix)
 
     @app.get("/")
     def versions(request: Request) -> dict[str, Any]:
@@ -119,6 +121,25 @@ class RequestId:
             await fault(scope, receive, send_with_id)
             return
         await self.app(scope, receive, send_with_id)
+
+
+class JsonSuffix:
+    """As Octavia (pecan's extension guessing): `/v2/lbaas/loadbalancers.json` is
+    `/v2/lbaas/loadbalancers`. Only under the API's base paths, and not the OpenAPI
+    document, whose own name ends in .json."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if (scope["type"] == "http" and path.endswith(".json") and path != OPENAPI
+                and path.startswith(("/v2/", "/v2.0/"))):
+            scope = dict(scope, path=path[:-5])
+            raw = scope.get("raw_path")
+            if isinstance(raw, bytes) and raw.endswith(b".json"):
+                scope["raw_path"] = raw[:-5]
+        await self.app(scope, receive, send)
 
 
 def _accepts_json(accept: str) -> bool:

@@ -1,13 +1,17 @@
 """List endpoints: filtering, sorting, paging and field selection, all in SQL."""
 from __future__ import annotations
 
+import datetime as dt
+import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 from urllib.parse import urlencode
 
 import orjson
 from fastapi import Request, Response
-from sqlalchemy import Select, and_, exists, false, not_, or_, select
+from sqlalchemy import (JSON, DateTime, Float, Select, and_, cast, exists, false, func, literal,
+                        not_, or_, select, true)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from portus.api import errors
@@ -18,6 +22,31 @@ _TAG_FILTERS = ("tags", "tags-any", "not-tags", "not-tags-any")
 _API_TO_COLUMN = {"admin_state_up": "enabled", "tenant_id": "project_id",
                   "max_retries": "rise_threshold", "max_retries_down": "fall_threshold",
                   "loadbalancer_id": "load_balancer_id"}
+# Octavia's InvalidFilterArgument, InvalidMarker and InvalidLimit (octavia/common/exceptions.py).
+BAD_FILTER = "One or more arguments are either duplicate or invalid"
+
+
+def bad_marker(marker: str) -> errors.BadRequest:
+    return errors.BadRequest(f"Supplied pagination marker '{marker}' is not valid.")
+
+
+def bad_limit(limit: str) -> errors.BadRequest:
+    return errors.BadRequest(f"Supplied pagination limit '{limit}' is not valid.")
+
+
+def _bad_value(key: str, value: str, why: str) -> errors.BadRequest:
+    return errors.BadRequest(f"{BAD_FILTER}: {key}={value!r} {why}.")
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A filter on an API attribute that is not a plain column of the model: a VIP
+    field, a list or a computed value. `match(key, values, dialect)` gives the SQL
+    condition for `?key=value&key=value2`; `order` the SQL expression to sort by (None:
+    not a sort key, unless `constant`: sorting by it then leaves the order alone)."""
+    match: Callable[[str, list[str], str], Any]
+    order: Any = None
+    constant: bool = False
 
 
 @dataclass
@@ -34,28 +63,158 @@ class ListSpec:
     # Turns the page's query into one of plain columns: `serialize` then gets rows
     # (named tuples) instead of ORM objects, which are far slower to load by the 1,000.
     columns: Callable[[Select[Any]], Select[Any]] | None = None
-    # Filters on attributes the row does not hold (a load balancer's VIP is in the vip
-    # table): API name -> the condition for the given values, such as a correlated EXISTS.
-    other_filters: Mapping[str, Callable[[list[str]], Any]] = field(default_factory=dict)
+    # API attributes that are not plain columns (see Derived), by API name.
+    derived: Mapping[str, Derived] = field(default_factory=dict)
 
 
-def _coerce(column: Any, value: str) -> Any:
+_TRUE, _FALSE = ("true", "1", "yes", "on", "t", "y"), ("false", "0", "no", "off", "f", "n")
+
+
+def _coerce(key: str, column: Any, value: str) -> Any:
     python_type = getattr(column.type, "python_type", str)
     if python_type is bool:
-        if value.lower() in ("true", "1"):
+        if value.lower() in _TRUE:
             return True
-        if value.lower() in ("false", "0"):
+        if value.lower() in _FALSE:
             return False
-        raise errors.BadRequest(f"Invalid filter argument: {value} is not a boolean")
+        raise _bad_value(key, value, "is not a boolean")
     if python_type is int:
         try:
             return int(value)
         except ValueError:
-            raise errors.BadRequest(f"Invalid filter argument: {value} is not an integer") from None
+            raise _bad_value(key, value, "is not an integer") from None
+    if python_type is float:
+        try:
+            return float(value)
+        except ValueError:
+            raise _bad_value(key, value, "is not a number") from None
     return value
 
 
-def _sort_keys(request: Request, spec: ListSpec) -> list[tuple[str, str]]:
+def _timestamp(key: str, value: str) -> dt.datetime:
+    """An ISO 8601 time as the API shows it (naive UTC; an offset or Z is converted)."""
+    try:
+        when = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise _bad_value(key, value, "is not an ISO 8601 time") from None
+    if when.tzinfo is not None:
+        when = when.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return when
+
+
+def _column_filter(key: str, column: Any, values: list[str]) -> Any:
+    """`column` matches one of `values`. Times are shown to the second, so a time
+    matches that whole second; floats (a 4-byte FLOAT on MariaDB) match to 1e-6."""
+    if isinstance(column.type, DateTime):
+        starts = [_timestamp(key, v).replace(microsecond=0) for v in values]
+        return or_(*(and_(column >= t, column < t + dt.timedelta(seconds=1)) for t in starts))
+    if isinstance(column.type, Float):
+        return or_(*(column.between(v - 1e-6, v + 1e-6)
+                     for v in (_coerce(key, column, v) for v in values)))
+    return column.in_([_coerce(key, column, v) for v in values])
+
+
+# --- Derived filters, declared by the list handlers ------------------------------------
+
+def constant(value: Any) -> Derived:
+    """An attribute every object shows with the same value: a scalar (sorting by it
+    leaves the order alone) or a list (of which one of the values must be a member)."""
+    def match(_key: str, values: list[str], _dialect: str) -> Any:
+        shown = value if isinstance(value, list) else [value]
+        return true() if any(v in shown for v in values) else false()
+    return Derived(match, constant=not isinstance(value, list))
+
+
+def one_of(column: Any) -> Derived:
+    """A list of references shown for a single column (a listener's `loadbalancers`)."""
+    def match(_key: str, values: list[str], _dialect: str) -> Any:
+        return column.in_(values)
+    return Derived(match)
+
+
+def related(key: Any, column: Any, foreign_key: Any, sortable: bool = True) -> Derived:
+    """`column` of the row of another table whose `foreign_key` is this row's `key`
+    (the load balancer's VIP, the pool's health monitor): filtered with an IN
+    subquery, sorted by a correlated scalar subquery (NULL when there is no row)."""
+    def match(_key: str, values: list[str], _dialect: str) -> Any:
+        return key.in_(select(foreign_key).where(column.in_(values)))
+    order = (select(column).where(foreign_key == key).correlate_except(column.table)
+             .scalar_subquery()) if sortable else None
+    return Derived(match, order)
+
+
+def computed(expression: Any) -> Derived:
+    """A value the API computes from columns (an SQL expression giving it)."""
+    def match(_key: str, values: list[str], _dialect: str) -> Any:
+        return expression.in_(values)
+    return Derived(match, expression)
+
+
+def integers(expression: Any) -> Derived:
+    """An integer the API computes (an SQL expression giving it)."""
+    def match(key: str, values: list[str], _dialect: str) -> Any:
+        numbers = []
+        for value in values:
+            try:
+                numbers.append(int(value))
+            except ValueError:
+                raise _bad_value(key, value, "is not an integer") from None
+        return expression.in_(numbers)
+    return Derived(match, expression)
+
+
+def _json_has(column: Any, element: Any, dialect: str) -> Any:
+    """The JSON document in `column` contains `element` (a string in an array, or the
+    pairs of an object), in each database's own JSON functions."""
+    text = json.dumps(element if isinstance(element, dict) else [element])
+    if dialect == "postgresql":
+        return cast(column, JSONB).op("@>")(cast(literal(text), JSONB))
+    if dialect in ("mysql", "mariadb"):
+        return func.json_contains(column, json.dumps(element)) == 1
+    # SQLite: no containment operator; look through json_each's rows.
+    each = func.json_each(column).table_valued("key", "value")
+    if isinstance(element, dict):
+        return and_(*(exists(select(literal(1)).select_from(each)
+                             .where(each.c.key == k, each.c.value == v))
+                      for k, v in element.items()), true())
+    return exists(select(literal(1)).select_from(each).where(each.c.value == element))
+
+
+def json_list(column: Any) -> Derived:
+    """A list attribute (stored as a JSON array of strings): matches the objects whose
+    list holds one of the values."""
+    def match(_key: str, values: list[str], dialect: str) -> Any:
+        return or_(*(_json_has(column, v, dialect) for v in values))
+    return Derived(match)
+
+
+def json_object(column: Any) -> Derived:
+    """A string-to-string mapping (stored as a JSON object): each value is a JSON object
+    as the API shows it, matching the objects whose mapping holds all its pairs."""
+    def match(key: str, values: list[str], dialect: str) -> Any:
+        wanted = []
+        for value in values:
+            try:
+                pairs = json.loads(value)
+            except ValueError:
+                pairs = None
+            if not isinstance(pairs, dict) or not all(
+                    isinstance(v, str) for v in pairs.values()):
+                raise _bad_value(key, value, "is not a JSON object of strings")
+            wanted.append(pairs)
+        return or_(*(_json_has(column, pairs, dialect) for pairs in wanted))
+    return Derived(match)
+
+
+@dataclass(frozen=True)
+class _Key:
+    name: str  # the column's name, or the API name of a derived key
+    expr: Any  # what to order by
+    nullable: bool
+    direction: str
+
+
+def _sort_keys(request: Request, spec: ListSpec) -> list[_Key]:
     params = request.query_params
     keys: list[tuple[str, str]] = []
     if "sort" in params:
@@ -68,20 +227,31 @@ def _sort_keys(request: Request, spec: ListSpec) -> list[tuple[str, str]]:
         dirs = params.getlist("sort_dir")
         for i, key in enumerate(params.getlist("sort_key")):
             keys.append((key, dirs[i] if i < len(dirs) else "asc"))
-    # Only the API's own attributes: not relationships, internal columns or Python names.
+    model = spec.model
+    # Only the API's own attributes: not relationships, internal columns or Python
+    # names; nor lists and mappings (JSON, which has no order on PostgreSQL).
     sortable = set(spec.filterable) | {c for c in ("created_at", "updated_at")
-                                       if hasattr(spec.model, c)}
-    out = []
+                                       if hasattr(model, c)}
+    out: list[_Key] = []
     for key, direction in keys:
+        derived = spec.derived.get(key)
         column = _API_TO_COLUMN.get(key, key)
-        if key not in sortable or not hasattr(spec.model, column):
+        if derived is not None and (derived.order is not None or derived.constant):
+            pass
+        elif (key not in sortable or column not in model.__table__.c  # type: ignore[attr-defined]
+              or isinstance(model.__table__.c[column].type, JSON)):  # type: ignore[attr-defined]
             raise errors.BadRequest(f"Supplied sort key '{key}' is not valid.")
         if direction not in ("asc", "desc"):
             raise errors.BadRequest(f"Supplied sort direction '{direction}' is not valid.")
-        out.append((column, direction))
+        if derived is not None:
+            if derived.order is not None:  # a constant leaves the order alone
+                out.append(_Key(key, derived.order, True, direction))
+            continue
+        out.append(_Key(column, getattr(model, column), _nullable(model, column), direction))
     for default in spec.default_sort:
-        if default not in [k for k, _ in out]:
-            out.append((default, out[0][1] if out else "asc"))
+        if default not in [k.name for k in out]:
+            out.append(_Key(default, getattr(model, default), _nullable(model, default),
+                            out[0].direction if out else "asc"))
     return out
 
 
@@ -105,17 +275,19 @@ def list_body(request: Request, session: Session, spec: ListSpec, query: Select[
     model = spec.model
     params = request.query_params
     query = _tag_filters(request, model, query)
+    dialect = session.get_bind().dialect.name
     for key in params.keys():
         if key in _RESERVED or (key in _TAG_FILTERS and hasattr(model, "tag_rows")):
             continue
-        if key in spec.other_filters:
-            query = query.where(spec.other_filters[key](params.getlist(key)))
-            continue
-        if key not in spec.filterable:
-            raise errors.BadRequest(f"Invalid filter argument: {key}")
-        column = getattr(model, _API_TO_COLUMN.get(key, key))
         values = params.getlist(key)
-        query = query.where(column.in_([_coerce(column, v) for v in values]))
+        derived = spec.derived.get(key)
+        if derived is not None:
+            query = query.where(derived.match(key, values, dialect))
+        elif key in spec.filterable:
+            column = getattr(model, _API_TO_COLUMN.get(key, key))
+            query = query.where(_column_filter(key, column, values))
+        else:
+            raise errors.BadRequest(BAD_FILTER)
 
     limit_text = params.get("limit")
     limit: int | None = max_limit
@@ -128,21 +300,23 @@ def list_body(request: Request, session: Session, spec: ListSpec, query: Select[
             try:
                 limit = int(limit_text)
             except ValueError:
-                raise errors.BadRequest(f"Invalid limit value: {limit_text}") from None
+                raise bad_limit(limit_text) from None
             limit = None if limit < 1 else min(limit, max_limit)
     page_reverse = params.get("page_reverse", "false").lower() == "true"
     sort = _sort_keys(request, spec)
     marker = params.get("marker")
     if marker:
-        marker_row = session.get(model, marker)
-        if marker_row is None:
-            raise errors.BadRequest(f"Invalid marker: {marker}")
-        query = query.where(_after(model, marker_row, sort, page_reverse))
+        # The marker's own values of the sort keys (derived ones too), in SQL.
+        found = session.execute(select(*(k.expr for k in sort))
+                                .where(getattr(model, spec.key) == marker)).first()
+        if found is None:
+            raise bad_marker(marker)
+        query = query.where(_after(sort, tuple(found), page_reverse))
     order = []
-    for column, direction in sort:
-        col = getattr(model, column)
-        ascending = (direction == "asc") != page_reverse
-        if _nullable(model, column):
+    for sort_key in sort:
+        col = sort_key.expr
+        ascending = (sort_key.direction == "asc") != page_reverse
+        if sort_key.nullable:
             # NULLs last ascending, first descending, on every database (they differ).
             order.append(col.is_(None).asc() if ascending else col.is_(None).desc())
         order.append(col.asc() if ascending else col.desc())
@@ -165,15 +339,13 @@ def list_body(request: Request, session: Session, spec: ListSpec, query: Select[
     return {spec.plural: items, f"{spec.links_key or spec.plural + '_links'}": links}
 
 
-def _after(model: type, marker_row: Any, sort: list[tuple[str, str]], reverse: bool) -> Any:
+def _after(sort: list[_Key], marker: tuple[Any, ...], reverse: bool) -> Any:
     """Rows strictly after the marker in the requested order (keyset pagination)."""
     clauses = []
-    for i, (column, direction) in enumerate(sort):
-        col = getattr(model, column)
-        value = getattr(marker_row, column)
-        equal = [_same(getattr(model, c), getattr(marker_row, c)) for c, _ in sort[:i]]
-        forward = (direction == "asc") != reverse
-        clauses.append(and_(*equal, _beyond(col, value, forward, _nullable(model, column))))
+    for i, key in enumerate(sort):
+        equal = [_same(k.expr, marker[j]) for j, k in enumerate(sort[:i])]
+        forward = (key.direction == "asc") != reverse
+        clauses.append(and_(*equal, _beyond(key.expr, marker[i], forward, key.nullable)))
     return or_(*clauses)
 
 

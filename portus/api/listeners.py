@@ -30,8 +30,20 @@ LIST = collections.ListSpec(
     ("id", "name", "description", "project_id", "tenant_id", "admin_state_up", "protocol",
      "protocol_port", "connection_limit", "default_pool_id", "provisioning_status",
      "operating_status", "loadbalancer_id", "timeout_client_data", "timeout_member_connect",
-     "timeout_member_data", "timeout_tcp_inspect"),
-    lambda _session, rows: [views.listener(li) for li in rows])
+     "timeout_member_data", "timeout_tcp_inspect", "created_at", "updated_at",
+     "default_tls_container_ref", "client_authentication", "client_ca_tls_container_ref",
+     "client_crl_container_ref", "tls_ciphers", "hsts_max_age", "hsts_include_subdomains",
+     "hsts_preload"),
+    lambda _session, rows: [views.listener(li) for li in rows],
+    derived={
+        "tls_versions": collections.json_list(m.Listener.tls_versions),
+        "alpn_protocols": collections.json_list(m.Listener.alpn_protocols),
+        "sni_container_refs": collections.json_list(m.Listener.sni_container_refs),
+        "allowed_cidrs": collections.json_list(m.Listener.allowed_cidrs),
+        "insert_headers": collections.json_object(m.Listener.insert_headers),
+        "loadbalancers": collections.one_of(m.Listener.load_balancer_id),
+        "l7policies": collections.related(m.Listener.id, m.L7Policy.id,
+                                          m.L7Policy.listener_id, sortable=False)})
 
 
 @router.get("/listeners")

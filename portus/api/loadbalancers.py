@@ -5,7 +5,7 @@ import ipaddress
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from sqlalchemy import false, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -34,24 +34,28 @@ def _serialize_rows(session: Session, rows: list[Any]) -> list[dict[str, Any]]:
     return lb_rows.serialize(session.connection(), rows)
 
 
-def _vip_filter(column: Any) -> Any:
-    """A filter on one of the VIP's attributes (Octavia filters on vip.<column>). Not a
-    correlated EXISTS: a page's statement already joins the vip table."""
-    return lambda values: m.LoadBalancer.id.in_(
-        select(m.Vip.load_balancer_id).where(column.in_(values)))
-
-
 LIST = collections.ListSpec(
     m.LoadBalancer, "loadbalancers",
     ("id", "name", "description", "project_id", "tenant_id", "admin_state_up", "provider",
-     "provisioning_status", "operating_status", "flavor_id", "availability_zone"),
+     "provisioning_status", "operating_status", "flavor_id", "availability_zone", "created_at",
+     "updated_at"),
     _serialize_rows, columns=lb_rows.page_columns,
-    other_filters={"vip_address": _vip_filter(m.Vip.ip_address),
-                   "vip_port_id": _vip_filter(m.Vip.port_id),
-                   "vip_subnet_id": _vip_filter(m.Vip.subnet_id),
-                   "vip_network_id": _vip_filter(m.Vip.network_id),
-                   # No QoS policies on this network: no VIP has one.
-                   "vip_qos_policy_id": lambda _values: false()})
+    derived={  # Octavia: vip_address -> vip.ip_address (a join); no QoS or SGs here
+        "vip_address": collections.related(m.LoadBalancer.id, m.Vip.ip_address,
+                                           m.Vip.load_balancer_id),
+        "vip_subnet_id": collections.related(m.LoadBalancer.id, m.Vip.subnet_id,
+                                             m.Vip.load_balancer_id),
+        "vip_network_id": collections.related(m.LoadBalancer.id, m.Vip.network_id,
+                                              m.Vip.load_balancer_id),
+        "vip_port_id": collections.related(m.LoadBalancer.id, m.Vip.port_id,
+                                           m.Vip.load_balancer_id),
+        "vip_qos_policy_id": collections.constant(None),
+        "vip_sg_ids": collections.constant([]),
+        "vip_vnic_type": collections.constant("normal"),
+        "listeners": collections.related(m.LoadBalancer.id, m.Listener.id,
+                                         m.Listener.load_balancer_id, sortable=False),
+        "pools": collections.related(m.LoadBalancer.id, m.Pool.id, m.Pool.load_balancer_id,
+                                     sortable=False)})
 
 
 @router.get("/loadbalancers")

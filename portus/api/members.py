@@ -32,8 +32,9 @@ LIST = collections.ListSpec(
     m.Member, "members",
     ("id", "name", "project_id", "tenant_id", "admin_state_up", "address", "protocol_port",
      "weight", "backup", "subnet_id", "monitor_address", "monitor_port", "provisioning_status",
-     "operating_status"),
-    lambda _session, rows: [views.member(mb) for mb in rows])
+     "operating_status", "pool_id", "created_at", "updated_at"),
+    lambda _session, rows: [views.member(mb) for mb in rows],
+    derived={"vnic_type": collections.constant("normal")})
 
 
 @router.get("/pools/{pool_id}/members")

@@ -44,8 +44,21 @@ def serialize(session: Session, pools: list[m.Pool]) -> list[dict[str, Any]]:
 LIST = collections.ListSpec(
     m.Pool, "pools",
     ("id", "name", "description", "project_id", "tenant_id", "admin_state_up", "protocol",
-     "lb_algorithm", "provisioning_status", "operating_status", "loadbalancer_id"),
-    serialize)
+     "lb_algorithm", "provisioning_status", "operating_status", "loadbalancer_id",
+     "tls_enabled", "tls_container_ref", "ca_tls_container_ref", "crl_container_ref",
+     "tls_ciphers", "created_at", "updated_at"),
+    serialize,
+    derived={
+        "healthmonitor_id": collections.related(m.Pool.id, m.HealthMonitor.id,
+                                                m.HealthMonitor.pool_id),
+        "tls_versions": collections.json_list(m.Pool.tls_versions),
+        "alpn_protocols": collections.json_list(m.Pool.alpn_protocols),
+        # As shown: the listeners whose default pool this is.
+        "listeners": collections.related(m.Pool.id, m.Listener.id, m.Listener.default_pool_id,
+                                         sortable=False),
+        "members": collections.related(m.Pool.id, m.Member.id, m.Member.pool_id,
+                                       sortable=False),
+        "loadbalancers": collections.one_of(m.Pool.load_balancer_id)})
 
 
 @router.get("/pools")

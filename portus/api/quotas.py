@@ -1,10 +1,10 @@
 """/v2/lbaas/quotas: per-project limits (202 on PUT and DELETE, as Octavia's code)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from fastapi import APIRouter, Depends, Request, Response
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from portus.api import collections, errors, quota, schemas_admin as sa
 from portus.api.deps import Caller, Services, caller, services, write
@@ -13,24 +13,35 @@ from portus.db import models as m
 router = APIRouter()
 
 
-def _body(limits: dict[str, int | None], project_id: str | None) -> dict[str, Any]:
+def _body(limits: Mapping[str, int | None], project_id: str | None) -> dict[str, Any]:
     body: dict[str, Any] = {k.api: limits[k.column] for k in quota.KINDS}
     # The deprecated spellings are echoed too, for clients that still read them.
     body.update({k.alias: limits[k.column] for k in quota.KINDS if k.alias})
     if project_id is not None:
-        body["project_id"] = project_id
+        # As every Octavia body with a project_id (BaseMeta), tenant_id echoes it.
+        body["project_id"] = body["tenant_id"] = project_id
     return body
 
 
-def _row_view(row: m.Quota) -> dict[str, Any]:
-    # The list shows what is stored: null where the project uses the default.
-    return _body({k.column: getattr(row, k.column) for k in quota.KINDS}, row.project_id)
+def _list_spec(cfg: Any) -> collections.ListSpec:
+    """The list with the configuration's defaults: every project shows its effective
+    limits (a stored null is the default, as Octavia shows -1), and the limits filter
+    and sort as shown (SQL COALESCE with the default)."""
+    defaults = quota.defaults(cfg)
 
+    def serialize(_session: Any, rows: list[m.Quota]) -> list[dict[str, Any]]:
+        return [_body(quota.effective(cfg, row), row.project_id) for row in rows]
 
-LIST = collections.ListSpec(
-    m.Quota, "quotas", ("project_id",),
-    lambda _session, rows: [_row_view(r) for r in rows],
-    key="project_id", default_sort=("project_id",))
+    derived: dict[str, collections.Derived] = {}
+    for kind in quota.KINDS:
+        shown = collections.integers(func.coalesce(getattr(m.Quota, kind.column),
+                                                   defaults[kind.column]))
+        derived[kind.api] = shown
+        if kind.alias:
+            derived[kind.alias] = shown
+    return collections.ListSpec(m.Quota, "quotas", ("project_id", "tenant_id"), serialize,
+                                key="project_id", default_sort=("project_id",),
+                                derived=derived)
 
 
 @router.get("/quotas")
@@ -41,16 +52,17 @@ def list_quotas(request: Request, svc: Services = Depends(services),
     if scope is not None:
         query = query.where(m.Quota.project_id == scope)
     with svc.db.read() as session:
-        return collections.list_response(request, session, LIST, query,
+        return collections.list_response(request, session, _list_spec(svc.cfg), query,
                                          svc.cfg.api.pagination_max_limit)
 
 
 @router.get("/quotas/defaults")
 def show_defaults(svc: Services = Depends(services),
                   who: Caller = Depends(caller)) -> dict[str, Any]:
-    # Octavia's api-ref path; Octavia's code reaches it as project "defaults" (no row).
+    # Octavia's api-ref path; Octavia's code reaches it as GET /quotas/{project_id} of
+    # a project "defaults" that has no row: the defaults, with that project_id.
     who.authorize("quota:get_defaults", who.project_id)
-    return {"quota": _body(dict(quota.defaults(svc.cfg)), None)}
+    return {"quota": _body(dict(quota.defaults(svc.cfg)), "defaults")}
 
 
 @router.get("/quotas/{project_id}")

@@ -132,8 +132,9 @@ LoadBalancerCreated = body(
     base=LoadBalancer)
 
 Quota = body("Quota", "Limits of a project (-1: unlimited); the deprecated spellings "
-             "(load_balancer, health_monitor) are shown too. In a list, null: the default.",
-             settable(sa.QuotaPUT), optional(project_id=str))
+             "(load_balancer, health_monitor) are shown too; a project's limits are the effective "
+             "ones (the default where none is set).",
+             settable(sa.QuotaPUT), optional(project_id=str, tenant_id=str))
 Flavor = body("Flavor", "A flavor.", required(id=str), settable(sa.FlavorPOST))
 FlavorProfile = body("FlavorProfile", "A flavor profile.", required(id=str),
                      settable(sa.FlavorProfilePOST))

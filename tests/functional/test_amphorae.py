@@ -50,7 +50,8 @@ def test_list_and_show(api: Api) -> None:
     # a cached zone or compute flavor), so none matches, where an unknown filter is 400.
     for key in ("image_id", "cached_zone", "compute_flavor"):
         assert api.expect("GET", f"{AMP}?{key}=x", 200)["amphorae"] == []
-    assert_fault(api.get(f"{AMP}?colour=x"), 400, "colour")
+    assert_fault(api.get(f"{AMP}?colour=x"), 400,
+                 "One or more arguments are either duplicate or invalid")
     page = api.expect("GET", f"{AMP}?limit=1", 200)
     assert len(page["amphorae"]) == 1 and page["amphorae_links"][0]["rel"] == "next"
     assert api.expect("GET", f"{AMP}/{a1}?fields=id&fields=status", 200)["amphora"] == {

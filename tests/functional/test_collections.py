@@ -139,18 +139,26 @@ def test_vip_filters(api: Api) -> None:
     assert names(api.expect("GET", nxt.replace("http://testserver", ""), 200)) == ["b"]
 
 
-@pytest.mark.parametrize("params, text", [
-    ("colour=red", "colour"),
-    ("vrrp_ip=x", "vrrp_ip"),  # an amphora's attribute, not a load balancer's
-    ("admin_state_up=maybe", "maybe"),
-    ("tag=a", "tag"),  # tags, tags-any, not-tags, not-tags-any are filters (test_tags.py)
+BAD_FILTER = "One or more arguments are either duplicate or invalid"
+
+
+@pytest.mark.parametrize("params", [
+    "colour=red", "vip=x", "lease_owner=w", "desired_generation=1", "status_reason=x",
+    "tag=a",  # tags, tags-any, not-tags, not-tags-any are filters (test_tags.py)
 ])
-def test_bad_filters_are_400(api: Api, params: str, text: str) -> None:
-    assert_fault(api.get(f"{LBS}?{params}"), 400, text)
+def test_unknown_filters_are_400_as_octavia(api: Api, params: str) -> None:
+    # Octavia's InvalidFilterArgument, word for word.
+    assert assert_fault(api.get(f"{LBS}?{params}"), 400) == BAD_FILTER
+
+
+@pytest.mark.parametrize("params, text", [
+    ("admin_state_up=maybe", "maybe"), ("created_at=yesterday", "yesterday")])
+def test_bad_filter_values_are_400(api: Api, params: str, text: str) -> None:
+    assert_fault(api.get(f"{LBS}?{params}"), 400, BAD_FILTER, text)
 
 
 def test_bad_integer_filter_is_400(api: Api) -> None:
-    assert_fault(api.get("/v2/lbaas/listeners?protocol_port=eighty"), 400, "eighty")
+    assert_fault(api.get("/v2/lbaas/listeners?protocol_port=eighty"), 400, BAD_FILTER, "eighty")
 
 
 def test_deleted_objects_are_not_listed(api: Api) -> None:
@@ -231,9 +239,12 @@ def test_limit_exactly_the_size_has_no_next_link(api: Api) -> None:
 
 
 def test_bad_limit_and_marker_are_400(api: Api) -> None:
-    assert_fault(api.get(f"{LBS}?limit=ten"), 400, "ten")
-    assert_fault(api.get(f"{LBS}?marker=0b7c5d39-1f0e-4a57-9d0c-3f6e2b8a9c11"), 400,
-                 "0b7c5d39-1f0e-4a57-9d0c-3f6e2b8a9c11")
+    # Octavia's InvalidLimit and InvalidMarker, word for word.
+    assert assert_fault(api.get(f"{LBS}?limit=ten"), 400) == (
+        "Supplied pagination limit 'ten' is not valid.")
+    assert assert_fault(api.get(f"{LBS}?marker=0b7c5d39-1f0e-4a57-9d0c-3f6e2b8a9c11"),
+                        400) == ("Supplied pagination marker "
+                                 "'0b7c5d39-1f0e-4a57-9d0c-3f6e2b8a9c11' is not valid.")
 
 
 def test_pagination_max_limit_caps_pages(api: Api) -> None:

@@ -30,16 +30,19 @@ def set_quota(api: Api, project: str, **limits: Any) -> dict[str, Any]:
 
 def test_a_project_without_quota_gets_the_defaults(api: Api) -> None:
     quota = api.expect("GET", f"{Q}/p1", 200)["quota"]
-    assert set(quota) == FIELDS | {"project_id"}
-    assert quota["project_id"] == "p1"
+    assert set(quota) == FIELDS | {"project_id", "tenant_id"}
+    assert quota["project_id"] == quota["tenant_id"] == "p1"
     assert all(quota[f] == -1 for f in FIELDS)
 
 
 def test_defaults_follow_the_configuration(api: Api, quotas: Any) -> None:
     quotas.default_member_quota = 50
-    for path in (f"{Q}/p1/default", f"{Q}/defaults"):
+    for path, project in ((f"{Q}/p1/default", "p1"), (f"{Q}/defaults", "defaults")):
         quota = api.expect("GET", path, 200)["quota"]
         assert quota["member"] == 50 and quota["pool"] == -1, path
+        # Octavia answers /quotas/defaults as the quota of a project named "defaults".
+        assert set(quota) == FIELDS | {"project_id", "tenant_id"}, path
+        assert quota["project_id"] == quota["tenant_id"] == project, path
     assert api.expect("GET", f"{Q}/p1", 200)["quota"]["member"] == 50
 
 
@@ -82,15 +85,30 @@ def test_delete_is_202_and_resets_to_defaults(api: Api) -> None:
     assert_fault(api.delete(f"{Q}/never-set"), 404, "never-set")
 
 
-def test_list_shows_stored_rows_with_null_for_defaults(api: Api) -> None:
+def test_list_shows_effective_values(api: Api, quotas: Any) -> None:
+    quotas.default_listener_quota = 4
     set_quota(api, "p1", member=10)
-    set_quota(api, "p2", pool=1)
+    set_quota(api, "p2", pool=1, listener=6)
     body = api.expect("GET", Q, 200)
     assert body["quotas_links"] == []
     rows = {q["project_id"]: q for q in body["quotas"]}
     assert set(rows) == {"p1", "p2"}
-    assert rows["p1"]["member"] == 10 and rows["p1"]["pool"] is None
+    assert all(set(q) == FIELDS | {"project_id", "tenant_id"} for q in rows.values())
+    assert rows["p1"]["tenant_id"] == "p1"
+    # A limit left unset shows the default (-1 unless configured), as Octavia shows it.
+    assert (rows["p1"]["member"], rows["p1"]["pool"], rows["p1"]["listener"]) == (10, -1, 4)
+    assert (rows["p2"]["member"], rows["p2"]["pool"], rows["p2"]["listener"]) == (-1, 1, 6)
+    assert rows["p1"] == api.expect("GET", f"{Q}/p1", 200)["quota"]
     assert [q["project_id"] for q in api.expect("GET", f"{Q}?project_id=p2", 200)["quotas"]] == ["p2"]
+    assert [q["project_id"] for q in api.expect("GET", f"{Q}?tenant_id=p2", 200)["quotas"]] == ["p2"]
+    # Limits filter and sort as shown, the default included.
+    assert [q["project_id"] for q in api.expect("GET", f"{Q}?listener=4", 200)["quotas"]] == ["p1"]
+    assert [q["project_id"] for q in api.expect("GET", f"{Q}?pool=-1", 200)["quotas"]] == ["p1"]
+    assert [q["project_id"] for q in api.expect(
+        "GET", f"{Q}?sort=listener:desc", 200)["quotas"]] == ["p2", "p1"]
+    assert [q["project_id"] for q in api.expect(
+        "GET", f"{Q}?sort=load_balancer,member:desc", 200)["quotas"]] == ["p1", "p2"]
+    assert_fault(api.get(f"{Q}?member=many"), 400, "many")
     page = api.expect("GET", f"{Q}?limit=1", 200)
     assert [q["project_id"] for q in page["quotas"]] == ["p1"]
     assert [link["rel"] for link in page["quotas_links"]] == ["next"]
