@@ -108,7 +108,8 @@ class Vip(Base):
     subnet_id: Mapped[str] = mapped_column(String(36))
     network_id: Mapped[str] = mapped_column(String(36))
     port_id: Mapped[str] = mapped_column(String(36), default=new_id)
-    # Held until the load balancer row is purged, so a DELETED VIP is never reused early.
+    # The row stays until the load balancer row is purged; the address (ip_allocation)
+    # is freed when the load balancer goes DELETED (ip_address NULL).
     load_balancer: Mapped[LoadBalancer] = relationship(back_populates="vip")
     __table_args__ = (UniqueConstraint("subnet_id", "ip_address"),)
 

@@ -10,6 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from portus.db import migrate, models as m
 
@@ -119,6 +120,8 @@ def test_ip_allocation_is_filled_from_the_holders(blank_database: Engine,
                                                   caplog: pytest.LogCaptureFixture) -> None:
     """0004 records the addresses that VIPs, additional VIPs, the VRRP addresses of live
     pair amphorae and member ports held; of two holders of one address, the VIP keeps it."""
+    from portus.db import ipam
+
     migrate.upgrade(blank_database, "0003")
     t = m.Base.metadata.tables
     now = m.utcnow()
@@ -158,3 +161,8 @@ def test_ip_allocation_is_filled_from_the_holders(blank_database: Engine,
                     ("s1", "10.0.0.253", "vrrp", "backup"),
                     ("s3", "10.2.0.254", "member_port", "master")}
     assert "vrrp 10.0.0.250 of clash is also held by vip other" in caplog.text
+    # The audit names the holder left without a row (its address is another's).
+    migrate.upgrade(blank_database)
+    with Session(blank_database) as session:
+        assert ipam.audit(session) == ({ipam.Allocation("s1", "10.0.0.250", "vrrp", "clash")},
+                                       set())
