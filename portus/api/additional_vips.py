@@ -36,16 +36,23 @@ def validate(cfg: Config, req: s.LoadBalancerPOST, vip_subnet: Any) -> list[Subn
 
 
 def attach(cfg: Config, session: Session, lb: m.LoadBalancer, req: s.LoadBalancerPOST) -> None:
-    """Allocate the addresses like the VIP's and add the rows (flushed by the caller)."""
+    """Allocate the addresses like the VIP's and add the rows."""
     for extra in req.additional_vips or []:
         subnet = cfg.subnet(extra.subnet_id)
         assert subnet is not None  # validate() ran first
-        try:
-            address = ipam.allocate_vip(session, subnet, extra.ip_address)
-        except ipam.AddressUnavailable as exc:
-            if extra.ip_address:
-                raise errors.Conflict(str(exc)) from None
-            raise errors.APIError(f"No VIP address available in subnet {subnet.id}", 409) from None
+        address = allocate(session, subnet, ipam.OWNER_ADDITIONAL_VIP, lb.id, extra.ip_address)
         lb.additional_vips.append(m.AdditionalVip(
             subnet_id=subnet.id, network_id=subnet.network_id, ip_address=address,
             port_id=m.new_id()))
+
+
+def allocate(session: Session, subnet: SubnetConfig, kind: str, lb_id: str,
+             requested: str | None) -> str:
+    """The address of a VIP (``kind``: ipam.OWNER_VIP) or an additional VIP of the load
+    balancer, requested or the lowest free one; 409 when it cannot be had."""
+    try:
+        return ipam.allocate(session, subnet, kind, lb_id, requested)
+    except ipam.AddressUnavailable as exc:
+        if requested:
+            raise errors.Conflict(str(exc)) from None
+        raise errors.APIError(f"No VIP address available in subnet {subnet.id}", 409) from None

@@ -6,7 +6,6 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portus.api import additional_vips, builders, collections, errors, schemas as s, views
@@ -91,28 +90,9 @@ def create_loadbalancer(body: s.LoadBalancerCreate, svc: Services = Depends(serv
     refuse_unknown_network_objects(req)
     subnet = _vip_subnet(svc, req)
     additional_vips.validate(svc.cfg, req, subnet)
-    # Two API processes may pick the same free address at once; the unique constraint
-    # on (subnet, address) lets one win and the other tries the next free address.
-    for attempt in range(1, _VIP_ATTEMPTS + 1):
-        try:
-            lb_id, body_out = _create(svc, req, project_id, subnet)
-            break
-        except _AddressTaken:
-            if req.vip_address:
-                raise errors.Conflict(f"IP address {req.vip_address} already allocated in "
-                                      f"subnet {subnet.id}") from None
-            if attempt == _VIP_ATTEMPTS:
-                raise errors.APIError(f"No VIP address could be allocated in subnet {subnet.id}; "
-                                      f"retry the request", 409) from None
+    lb_id, body_out = _create(svc, req, project_id, subnet)
     svc.notify(lb_id)
     return {"loadbalancer": body_out}
-
-
-_VIP_ATTEMPTS = 20
-
-
-class _AddressTaken(Exception):
-    """Another transaction took the VIP address this one picked."""
 
 
 def _create(svc: Services, req: s.LoadBalancerPOST, project_id: str,
@@ -120,14 +100,11 @@ def _create(svc: Services, req: s.LoadBalancerPOST, project_id: str,
     with write(svc) as session:
         placement = _placement(svc, session, req, subnet)
         quota.lock(session, svc.cfg, project_id)
-        try:
-            address = ipam.allocate_vip(session, subnet, req.vip_address)
-        except ipam.AddressUnavailable as exc:
-            if req.vip_address:
-                raise errors.Conflict(str(exc)) from None
-            raise errors.APIError(f"No VIP address available in subnet {subnet.id}", 409) from None
+        lb_id = m.new_id()
+        address = additional_vips.allocate(session, subnet, ipam.OWNER_VIP, lb_id,
+                                           req.vip_address)
         lb = m.LoadBalancer(
-            id=m.new_id(), name=req.name, description=req.description, enabled=req.admin_state_up,
+            id=lb_id, name=req.name, description=req.description, enabled=req.admin_state_up,
             project_id=project_id, tag_rows=[m.Tag(tag=t) for t in req.tags or []],
             provider=placement.provider,
             topology=placement.flavor.get("loadbalancer_topology",
@@ -139,12 +116,8 @@ def _create(svc: Services, req: s.LoadBalancerPOST, project_id: str,
         lb.vip = m.Vip(ip_address=address, subnet_id=subnet.id, network_id=subnet.network_id,
                        port_id=m.new_id())
         session.add(lb)
-        try:
-            session.flush()  # claims the address now, so a race shows up here
-            additional_vips.attach(svc.cfg, session, lb, req)
-            session.flush()
-        except IntegrityError:
-            raise _AddressTaken() from None
+        additional_vips.attach(svc.cfg, session, lb, req)
+        session.flush()
         listeners, pools = _build_graph(svc, session, req, lb, project_id)
         quota.enforce(session, svc.cfg, project_id, quota.kinds_in_graph(lb))
         session.flush()

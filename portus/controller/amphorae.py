@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from portus.common import constants as C
 from portus.common.config import Config, SubnetConfig
 from portus.controller.flavors import amphora_resources, haproxy_binary
-from portus.db import ipam, models as m
+from portus.db import ipam, models as m, status
 from portus.db.session import Database
 from portus.drivers.amphora.rest_client import AgentClient, AgentError, AgentUnreachable
 from portus.drivers.certificates.local_ca import LocalCA
@@ -45,7 +44,6 @@ _FAILED = (C.AMP_ERROR, C.AMP_PENDING_DELETE)
 # An amphora that the failover marked ERROR but that still answers keeps serving
 # while its partner is replaced; asking it must not hold the pass up for long.
 _ANSWER_TIMEOUT = 2.0
-_ADDRESS_ATTEMPTS = 10
 VRRP_INTERFACE = vip_ifname(0)
 # Adverts are unicast between the two amphorae of a pair, so every pair can use the
 # same virtual router id (as Octavia does).
@@ -179,33 +177,17 @@ class AmphoraManager:
             subnet = self.cfg.subnet(lb.vip.subnet_id)
             if subnet is None:
                 raise AmphoraFailed(f"VIP subnet of load balancer {lb_id} is not configured")
+            amp_id = m.new_id()
             amp = m.Amphora(
-                id=m.new_id(), load_balancer_id=lb_id, status=C.AMP_BOOTING, role=role,
-                vrrp_ip=ipam.allocate_amphora_ip(session, subnet), vrrp_port_id=m.new_id(),
-                ha_ip=lb.vip.ip_address, ha_port_id=lb.vip.port_id,
+                id=amp_id, load_balancer_id=lb_id, status=C.AMP_BOOTING, role=role,
+                vrrp_ip=ipam.allocate(session, subnet, ipam.OWNER_VRRP, amp_id),
+                vrrp_port_id=m.new_id(), ha_ip=lb.vip.ip_address, ha_port_id=lb.vip.port_id,
                 vrrp_interface=VRRP_INTERFACE, vrrp_id=VRRP_ID,
                 vrrp_priority=C.VRRP_PRIORITY[role],
                 lb_network_ip=ipam.allocate_management_ip(session, self.cfg.network.management))
             amp.compute_id = self.namespace(amp.id)
             session.add(amp)
-        assert amp.vrrp_ip
-        amp.vrrp_ip = self._keep_address(
-            subnet, amp.id, amp.vrrp_ip,
-            lambda session, address: session.execute(
-                update(m.Amphora).where(m.Amphora.id == amp.id).values(vrrp_ip=address)))
         return amp
-
-    def _keep_address(self, subnet: SubnetConfig, amphora_id: str, address: str,
-                      save: Callable[[Session, str], object]) -> str:
-        """The committed amphora address, or another one if a concurrent allocation
-        took the same (see ipam)."""
-        for _ in range(_ADDRESS_ATTEMPTS):
-            with self.db.write() as session:
-                if not ipam.amphora_ip_conflict(session, subnet.id, amphora_id, address):
-                    return address
-                address = ipam.allocate_amphora_ip(session, subnet)
-                save(session, address)
-        raise AmphoraFailed(f"no address could be kept in subnet {subnet.id}")
 
     # -- member subnets ------------------------------------------------------------------
     def _member_ports(self, amp: m.Amphora, lb_id: str) -> list[MemberPlug]:
@@ -215,24 +197,19 @@ class AmphoraManager:
             wanted = _member_subnets(session, lb_id)
             ports = {r.subnet_id: (r.slot, r.ip_address) for r in session.scalars(
                 select(port).where(port.amphora_id == amp.id))}
-        added: set[str] = set()
         if set(ports) != wanted:
-            ports, added = self._change_member_ports(amp, lb_id)
+            ports = self._change_member_ports(amp, lb_id)
         plugs = []
         for subnet_id, (slot, address) in sorted(ports.items(), key=lambda p: p[1][0]):
             subnet = self._subnet(subnet_id, "member")
-            if subnet_id in added:
-                address = self._keep_address(subnet, amp.id, address,
-                                             _port_saver(amp.id, subnet_id))
             plugs.append(MemberPlug(slot=slot, subnet_bridge=subnet.bridge, address=address,
                                     prefixlen=subnet.network.prefixlen))
         return plugs
 
-    def _change_member_ports(self, amp: m.Amphora, lb_id: str
-                             ) -> tuple[dict[str, tuple[int, str]], set[str]]:
+    def _change_member_ports(self, amp: m.Amphora, lb_id: str) -> dict[str, tuple[int, str]]:
         """Add rows for new member subnets (an address and the lowest free slot) and
-        remove the rows of subnets no member uses any more. Returns subnet -> (slot,
-        address) and the subnets added."""
+        remove the rows of subnets no member uses any more (freeing their addresses).
+        Returns subnet -> (slot, address)."""
         port = m.AmphoraMemberPort
         with self.db.write() as session:
             wanted = _member_subnets(session, lb_id)
@@ -243,19 +220,19 @@ class AmphoraManager:
                     ports[row.subnet_id] = (row.slot, row.ip_address)
                 else:
                     session.delete(row)
+                    ipam.release(session, [amp.id], [ipam.OWNER_MEMBER_PORT], row.subnet_id)
             slots = {slot for slot, _ in ports.values()}
-            added = wanted - set(ports)
-            for subnet_id in sorted(added):
+            for subnet_id in sorted(wanted - set(ports)):
                 subnet = self._subnet(subnet_id, "member")
                 free = [n for n in range(MAX_MEMBER_PLUGS) if n not in slots]
                 if not free:
                     raise AmphoraFailed(f"amphora {amp.id} has no free member port slot")
-                address = ipam.allocate_amphora_ip(session, subnet)
+                address = ipam.allocate(session, subnet, ipam.OWNER_MEMBER_PORT, amp.id)
                 session.add(port(amphora_id=amp.id, subnet_id=subnet_id, slot=free[0],
                                  ip_address=address))
                 slots.add(free[0])
                 ports[subnet_id] = (free[0], address)
-        return ports, added
+        return ports
 
     def _subnet(self, subnet_id: str, what: str) -> SubnetConfig:
         subnet = self.cfg.subnet(subnet_id)
@@ -354,13 +331,7 @@ class AmphoraManager:
         self.compute.delete(amp.id, amp.compute_id or self.namespace(amp.id),
                             self.base_dir(amp.id))
         with self.db.write() as session:
-            session.execute(update(m.Amphora).where(m.Amphora.id == amp.id).values(
-                status=C.AMP_DELETED, lb_network_ip=None))
-            session.execute(delete(m.AmphoraHealth).where(m.AmphoraHealth.amphora_id == amp.id))
-            session.execute(delete(m.AmphoraMemberPort)
-                            .where(m.AmphoraMemberPort.amphora_id == amp.id))
-            session.execute(delete(m.ListenerStatistics)
-                            .where(m.ListenerStatistics.amphora_id == amp.id))
+            status.mark_amphora_deleted(session, amp.id)
         LOG.info("amphora %s removed", amp.id)
 
 
@@ -384,15 +355,6 @@ def _member_subnets(session: Session, lb_id: str) -> set[str]:
     lb = session.get(m.LoadBalancer, lb_id)
     assert lb is not None
     return subnets - {lb.vip.subnet_id} - {av.subnet_id for av in lb.additional_vips}
-
-
-def _port_saver(amphora_id: str, subnet_id: str) -> Callable[[Session, str], object]:
-    port = m.AmphoraMemberPort
-
-    def save(session: Session, address: str) -> object:
-        return session.execute(update(port).where(
-            port.amphora_id == amphora_id, port.subnet_id == subnet_id).values(ip_address=address))
-    return save
 
 
 def _prefixlen(cidr: str) -> int:

@@ -8,11 +8,11 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 
 from portus.common import constants as C
 from portus.common.config import Config
-from portus.db import models as m
+from portus.db import models as m, status
 from portus.db.session import Database
 from portus.drivers.compute.base import ComputeDriver
 
@@ -93,10 +93,7 @@ class HouseKeeping:
             self.compute.delete(amphora_id, namespace or self.cfg.amphora.namespace_prefix
                                 + amphora_id, base_dir)
             with self.db.write() as session:
-                session.execute(update(m.Amphora).where(m.Amphora.id == amphora_id)
-                                .values(status=C.AMP_DELETED, lb_network_ip=None))
-                session.execute(delete(m.AmphoraHealth)
-                                .where(m.AmphoraHealth.amphora_id == amphora_id))
+                status.mark_amphora_deleted(session, amphora_id)
             LOG.info("amphora %s removed (deleted through the API)", amphora_id)
         return [r[0] for r in rows]
 

@@ -108,7 +108,8 @@ class Vip(Base):
     subnet_id: Mapped[str] = mapped_column(String(36))
     network_id: Mapped[str] = mapped_column(String(36))
     port_id: Mapped[str] = mapped_column(String(36), default=new_id)
-    # Held until the load balancer row is purged, so a DELETED VIP is never reused early.
+    # The row stays until the load balancer row is purged; the address (ip_allocation)
+    # is freed when the load balancer goes DELETED (ip_address NULL).
     load_balancer: Mapped[LoadBalancer] = relationship(back_populates="vip")
     __table_args__ = (UniqueConstraint("subnet_id", "ip_address"),)
 
@@ -242,6 +243,20 @@ class AmphoraMemberPort(Base):
     slot: Mapped[int] = mapped_column(Integer)
     ip_address: Mapped[str] = mapped_column(String(64))
     __table_args__ = (UniqueConstraint("amphora_id", "slot"),)
+
+
+class IpAllocation(Base):
+    """An address in use on a configured subnet, and what holds it (see db/ipam.py).
+
+    Every holder (a VIP, an additional VIP, the VRRP address of an amphora of a pair,
+    an amphora's port on a member subnet) writes its row in the transaction that
+    stores the address and deletes it in the one that frees it: the primary key lets
+    exactly one transaction have an address, whatever the database."""
+    __tablename__ = "ip_allocation"
+    subnet_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    ip_address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner_kind: Mapped[str] = mapped_column(String(16))  # ipam.OWNER_KINDS
+    owner_id: Mapped[str] = mapped_column(ID, index=True)  # load balancer or amphora id
 
 
 class AmphoraHealth(Base):

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
 from portus.common import constants as C
-from portus.db import models as m
+from portus.db import ipam, models as m
 
 _TREE_CLASSES = (m.Listener, m.Pool, m.Member, m.HealthMonitor, m.L7Policy, m.L7Rule)
 
@@ -169,10 +169,23 @@ def mark_deleted(session: Session, lb_id: str) -> None:
                     .values(ip_address=None).execution_options(synchronize_session=False))
     session.execute(update(m.AdditionalVip).where(m.AdditionalVip.load_balancer_id == lb_id)
                     .values(ip_address=None).execution_options(synchronize_session=False))
+    ipam.release(session, [lb_id], (ipam.OWNER_VIP, ipam.OWNER_ADDITIONAL_VIP))
     session.execute(update(m.LoadBalancer).where(m.LoadBalancer.id == lb_id)
                     .values(provisioning_status=C.DELETED, operating_status=C.OFFLINE,
                             lease_owner=None, lease_expires=None)
                     .execution_options(synchronize_session=False))
+
+
+def mark_amphora_deleted(session: Session, amphora_id: str) -> None:
+    """The amphora is gone from the host: keep a DELETED row, free its addresses (its
+    management address, its VRRP address and its member ports) and drop what is
+    observed of it."""
+    session.execute(update(m.Amphora).where(m.Amphora.id == amphora_id).values(
+        status=C.AMP_DELETED, lb_network_ip=None).execution_options(synchronize_session=False))
+    ipam.release(session, [amphora_id], ipam.AMPHORA_KINDS)
+    for model in (m.AmphoraMemberPort, m.AmphoraHealth, m.ListenerStatistics):
+        session.execute(delete(model).where(model.amphora_id == amphora_id)
+                        .execution_options(synchronize_session=False))
 
 
 def _in_tree(cls: Any, lb_id: Any) -> ColumnElement[bool]:

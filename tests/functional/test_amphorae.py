@@ -7,6 +7,7 @@ from portus.common import constants as C
 from portus.db import models as m
 
 from tests.functional.conftest import Api, assert_fault, fail
+from tests.functional.test_ipam import assert_consistent
 
 AMP = "/v2/octavia/amphorae"
 AMP_KEYS = {"id", "loadbalancer_id", "compute_id", "lb_network_ip", "vrrp_ip", "ha_ip",
@@ -235,3 +236,4 @@ def test_active_standby_pair_and_its_vrrp_fields(api: Api) -> None:
     assert not plan.complete and plan.serving[0].id == kept.id
     assert len(plan.serving) == 2 and plan.serving[1].role == C.ROLE_BACKUP
     assert kept.id not in {a.id for a in plan.victims}
+    assert_consistent(api.db)

@@ -213,7 +213,7 @@ def test_fully_populated_create_builds_the_whole_tree(api: Api) -> None:
         assert obj["project_id"] == "p1"
     assert row_counts(api.db) == {**{t: 0 for t in row_counts(api.db)},
                                   "load_balancer": 1, "vip": 1, "listener": 2, "pool": 2,
-                                  "member": 3, "health_monitor": 1}
+                                  "member": 3, "health_monitor": 1, "ip_allocation": 1}
     assert api.woken == [lb["id"]]
 
     # Members start NO_MONITOR in a pool without a monitor, OFFLINE in one with.

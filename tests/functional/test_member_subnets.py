@@ -18,6 +18,7 @@ from portus.drivers.compute.base import MemberPlug
 from portus.drivers.compute.noop import NoopCompute
 
 from tests.functional.conftest import Api, assert_fault
+from tests.functional.test_ipam import assert_consistent
 
 
 class _Agents:
@@ -132,8 +133,10 @@ def test_member_ports_follow_the_members(api: Api, subnets: list[SubnetConfig],
     api.create_member(pool["id"], address="203.0.113.9", subnet_id=b.id)
     amphorae.ensure(ids["lb"])
     assert _ports(api) == {b.id: (0, top_b)}
+    assert_consistent(api.db)
     amphorae.remove_all(ids["lb"])
     assert _ports(api) == {}
+    assert_consistent(api.db)
     with api.db.read() as session:
         assert {a.status for a in session.scalars(sa.select(m.Amphora))} == {C.AMP_DELETED}
 

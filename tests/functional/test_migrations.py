@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from portus.db import migrate, models as m
 
@@ -112,3 +114,55 @@ def test_every_step_goes_down_and_up(blank_database: Engine) -> None:
     assert schema_diff(blank_database) == []
 
 
+
+
+def test_ip_allocation_is_filled_from_the_holders(blank_database: Engine,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """0004 records the addresses that VIPs, additional VIPs, the VRRP addresses of live
+    pair amphorae and member ports held; of two holders of one address, the VIP keeps it."""
+    from portus.db import ipam
+
+    migrate.upgrade(blank_database, "0003")
+    t = m.Base.metadata.tables
+    now = m.utcnow()
+    lb = dict(provider="amphora", topology="ACTIVE_STANDBY", desired_generation=1,
+              applied_generation=0, converge_attempts=0, project_id="p", enabled=True,
+              provisioning_status="ACTIVE", operating_status="ONLINE", created_at=now)
+    amp = dict(cert_busy=False, applied_generation=0, created_at=now)
+    with blank_database.begin() as conn:
+        for lb_id in ("pair", "single", "gone", "other"):
+            conn.execute(t["load_balancer"].insert().values(id=lb_id, **lb))
+        for lb_id, address in (("pair", "10.0.0.10"), ("single", "10.0.0.11"),
+                               ("gone", None), ("other", "10.0.0.250")):
+            conn.execute(t["vip"].insert().values(load_balancer_id=lb_id, subnet_id="s1",
+                                                  network_id="n1", port_id=lb_id,
+                                                  ip_address=address))
+        conn.execute(t["additional_vip"].insert().values(
+            load_balancer_id="pair", subnet_id="s2", network_id="n2", port_id="x",
+            ip_address="10.1.0.10"))
+        for amp_id, lb_id, role, status, vrrp_ip in (
+                ("master", "pair", "MASTER", "ALLOCATED", "10.0.0.254"),
+                ("backup", "pair", "BACKUP", "ERROR", "10.0.0.253"),
+                ("old", "pair", "MASTER", "DELETED", "10.0.0.252"),
+                ("clash", "pair", "BACKUP", "BOOTING", "10.0.0.250"),
+                ("standalone", "single", "STANDALONE", "ALLOCATED", "10.0.0.11")):
+            conn.execute(t["amphora"].insert().values(id=amp_id, load_balancer_id=lb_id,
+                                                      role=role, status=status,
+                                                      vrrp_ip=vrrp_ip, **amp))
+        conn.execute(t["amphora_member_port"].insert().values(
+            amphora_id="master", subnet_id="s3", slot=0, ip_address="10.2.0.254"))
+    migrate.upgrade(blank_database, "0004")
+    with blank_database.connect() as conn:
+        rows = {tuple(r) for r in conn.execute(sa.select(t["ip_allocation"]))}
+    assert rows == {("s1", "10.0.0.10", "vip", "pair"), ("s1", "10.0.0.11", "vip", "single"),
+                    ("s1", "10.0.0.250", "vip", "other"),
+                    ("s2", "10.1.0.10", "additional_vip", "pair"),
+                    ("s1", "10.0.0.254", "vrrp", "master"),
+                    ("s1", "10.0.0.253", "vrrp", "backup"),
+                    ("s3", "10.2.0.254", "member_port", "master")}
+    assert "vrrp 10.0.0.250 of clash is also held by vip other" in caplog.text
+    # The audit names the holder left without a row (its address is another's).
+    migrate.upgrade(blank_database)
+    with Session(blank_database) as session:
+        assert ipam.audit(session) == ({ipam.Allocation("s1", "10.0.0.250", "vrrp", "clash")},
+                                       set())
