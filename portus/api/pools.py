@@ -82,10 +82,7 @@ def create_pool(body: s.PoolCreate, svc: Services = Depends(services),
         else:
             raise errors.BadRequest("Invalid input for field/attribute pool. One of "
                                     "loadbalancer_id or listener_id must be provided.")
-        try:
-            lb = get_lb(session, lb_id, who)
-        except errors.NotFound:
-            raise errors.InvalidField("loadbalancer_id", lb_id, "Load balancer not found.") from None
+        lb = get_lb(session, lb_id, who)  # an unknown loadbalancer_id is 404, as in Octavia
         project_id = project_for_create(who, req.project_id or lb.project_id, req.tenant_id)
         authorize_create(who, "pool:post", lb.project_id, project_id)
         status.lock_lb(session, lb.id)

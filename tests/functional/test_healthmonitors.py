@@ -136,10 +136,10 @@ def test_one_monitor_per_pool(api: Api) -> None:
     assert dump(api.db) == before
 
 
-def test_unknown_pool_is_refused_naming_pool_id(api: Api) -> None:
+def test_unknown_pool_is_404(api: Api) -> None:
     missing = str(uuid.uuid4())
     response = post(api, pool_id=missing, type="TCP", delay=1, timeout=1, max_retries=1)
-    assert_fault(response, 400, "pool_id", missing)
+    assert_fault(response, 404, f"Pool {missing} not found.")
     assert row_counts(api.db)["health_monitor"] == 0
 
 
