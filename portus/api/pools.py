@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -125,8 +126,9 @@ def update_pool(pool_id: str, body: s.PoolUpdate, svc: Services = Depends(servic
                 builders.check_pool_provider(svc.cfg, pool.load_balancer, pool.protocol, value)
                 pool.lb_algorithm = value
             elif field == "session_persistence":
-                builders.check_session_persistence(pool.protocol, value)
-                pool.session_persistence = value.model_dump(exclude_none=True) if value else None
+                merged = _merged_persistence(pool.session_persistence, value)
+                builders.check_session_persistence(pool.protocol, merged)
+                pool.session_persistence = merged.model_dump(exclude_none=True) if merged else None
             elif field == "tags":
                 pool.tags = value or []
             elif field == "tls_enabled":
@@ -141,6 +143,24 @@ def update_pool(pool_id: str, body: s.PoolUpdate, svc: Services = Depends(servic
         out = serialize(session, [pool])[0]
     svc.notify(pool.load_balancer_id)
     return {"pool": out}
+
+
+def _merged_persistence(old: dict[str, Any] | None,
+                        new: s.SessionPersistencePUT | None) -> s.SessionPersistence | None:
+    """The session persistence a PUT leaves: the body's when it names a type; without
+    a type, the old one with the given fields changed (Octavia: "A PUT without type
+    keeps the old type"), checked again as a whole."""
+    if new is None:
+        return None
+    given = new.model_dump(include=new.model_fields_set)
+    if new.type is None and not old:
+        raise errors.InvalidField("pool.session_persistence.type", None,
+                                  "Mandatory field missing.")
+    try:
+        return s.SessionPersistence.model_validate(given if new.type else {**(old or {}), **given})
+    except ValidationError as exc:
+        message = str(exc.errors()[0].get("msg", "invalid value")).removeprefix("Value error, ")
+        raise errors.InvalidField("pool.session_persistence", given, message) from None
 
 
 @router.delete("/pools/{pool_id}", status_code=204)

@@ -271,6 +271,30 @@ def test_update(api: Api) -> None:
         assert api.show(kind, obj_id)["provisioning_status"] == "ACTIVE"
 
 
+def test_update_session_persistence_without_type_keeps_the_type(api: Api) -> None:
+    lb = api.create_lb()
+    pool = api.create_pool(loadbalancer_id=lb["id"], session_persistence={
+        "type": "APP_COOKIE", "cookie_name": "a"})
+    body = {"pool": {"session_persistence": {"cookie_name": "b"}}}
+    out = api.expect("PUT", f"{POOLS}/{pool['id']}", 200, body)["pool"]
+    assert out["session_persistence"]["type"] == "APP_COOKIE"
+    assert out["session_persistence"]["cookie_name"] == "b"
+    api.converge(lb["id"])
+    # The merged result is checked: a cookie name only goes with APP_COOKIE.
+    plain = api.create_pool(loadbalancer_id=lb["id"], session_persistence={"type": "SOURCE_IP"})
+    api.converge(lb["id"])
+    before = dump(api.db)
+    response = api.put(f"{POOLS}/{plain['id']}", json=body)
+    assert_fault(response, 400, "session_persistence", "APP_COOKIE")
+    # Without a type and without an old one, there is no type to keep.
+    bare = api.create_pool(loadbalancer_id=lb["id"])
+    api.converge(lb["id"])
+    before = dump(api.db)
+    response = api.put(f"{POOLS}/{bare['id']}", json=body)
+    assert_fault(response, 400, "session_persistence.type", "Mandatory field missing")
+    assert dump(api.db) == before
+
+
 def test_update_null_resets(api: Api) -> None:
     lb = api.create_lb()
     pool = api.create_pool(loadbalancer_id=lb["id"], name="n", description="d",
