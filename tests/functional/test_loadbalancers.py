@@ -132,6 +132,7 @@ def test_tenant_id_wins_over_project_id(api: Api) -> None:
     assert response.status_code == 201, response.text
     lb = response.json()["loadbalancer"]
     assert lb["project_id"] == "p3" == lb["tenant_id"]
+    api.converge(lb["id"])
     listener = api.expect("POST", "/v2/lbaas/listeners", 201, {"listener": {
         "loadbalancer_id": lb["id"], "protocol": "HTTP", "protocol_port": 80,
         "project_id": "p2", "tenant_id": "p3"}})["listener"]
