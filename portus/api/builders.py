@@ -84,11 +84,14 @@ def check_l4_member_family(pool: m.Pool, address: str) -> None:
 
 def check_health_monitor(body: s._HMFields | s.HealthMonitorPUT, hm_type: str) -> None:
     if hm_type not in C.HTTP_HM_TYPES:
-        for field in ("http_method", "url_path", "expected_codes", "http_version", "domain_name"):
+        # Only these three (Octavia): http_version and domain_name are stored on any type.
+        for field in ("http_method", "url_path", "expected_codes"):
             if getattr(body, field, None) is not None:
                 raise errors.InvalidField(field, getattr(body, field),
                                           f"{field} is only allowed for HTTP and HTTPS health monitors.")
-    if body.domain_name and (body.http_version or 1.0) < 1.1:
+    # A PUT is checked on the merged result (healthmonitors.update_healthmonitor).
+    if (not isinstance(body, s.HealthMonitorPUT) and body.domain_name
+            and (body.http_version or 1.0) < 1.1):
         raise errors.InvalidField("domain_name", body.domain_name,
                                   "http_version 1.1 is required when domain_name is set.")
 

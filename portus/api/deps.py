@@ -114,11 +114,11 @@ async def caller(request: Request) -> Caller:
 
 
 def project_for_create(who: Caller, body_project: str | None, body_tenant: str | None) -> str:
-    project = body_project or body_tenant or who.project_id
+    """The project a create names: tenant_id, an alias that sets project_id in Octavia
+    and is applied after it, wins over project_id; then the caller's own project."""
+    project = body_tenant or body_project or who.project_id
     if not project:
         raise errors.BadRequest("Missing project ID")
-    if body_project and body_tenant and body_project != body_tenant:
-        raise errors.BadRequest("project_id and tenant_id do not match")
     return project
 
 

@@ -50,10 +50,7 @@ def create_healthmonitor(body: s.HealthMonitorCreate, svc: Services = Depends(se
                          who: Caller = Depends(caller)) -> dict[str, Any]:
     req = body.healthmonitor
     with write(svc) as session:
-        try:
-            pool = get_pool(session, req.pool_id, who)
-        except errors.NotFound:
-            raise errors.InvalidField("pool_id", req.pool_id, "Pool not found.") from None
+        pool = get_pool(session, req.pool_id, who)  # unknown: 404, as in Octavia
         who.authorize("healthmonitor:post", pool.project_id)  # before revealing any conflict
         if pool.health_monitor is not None:
             raise errors.Conflict(f"This pool already has a health monitor ({pool.health_monitor.id})")

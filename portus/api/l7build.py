@@ -28,12 +28,18 @@ def check_listener(listener: m.Listener) -> None:
 
 
 def check_redirect_pool(session: Session, pool_id: str, listener: m.Listener,
-                        field: str = "redirect_pool_id") -> m.Pool:
+                        path: str = "") -> m.Pool:
+    """The redirect pool, on the listener's load balancer. Any other id is 404 "Pool
+    <id> not found." on /l7policies, as in Octavia; inside a listener or load balancer
+    create (`path` set) it stays a 400 naming the field, as Octavia's graph create
+    answers an unknown reference."""
     pool = session.get(m.Pool, pool_id)
     if (pool is None or pool.load_balancer_id != listener.load_balancer_id
             or pool.provisioning_status in (C.PENDING_DELETE, C.DELETED)):
-        raise errors.InvalidField(field, pool_id, "Pool not found on the listener's "
-                                                  "load balancer.")
+        if path:
+            raise errors.InvalidField(f"{path}redirect_pool_id", pool_id,
+                                      "Pool not found on the listener's load balancer.")
+        raise errors.NotFound("Pool", pool_id)
     builders.check_listener_pool(listener.protocol, pool.protocol)
     return pool
 
@@ -102,7 +108,7 @@ def new_policy(session: Session, body: s._L7PolicyFields, listener: m.Listener,
             exc.message = exc.message.replace("attribute ", f"attribute {path}", 1)
         raise
     if action.redirect_pool_id is not None and pool is None:
-        pool = check_redirect_pool(session, action.redirect_pool_id, listener)
+        pool = check_redirect_pool(session, action.redirect_pool_id, listener, path)
     elif pool is not None:
         builders.check_listener_pool(listener.protocol, pool.protocol)
     rules = body.rules or []

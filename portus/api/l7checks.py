@@ -27,6 +27,10 @@ _TOKEN_RE = re.compile(r"^[A-Za-z0-9!%&*+.^_`|~-]+$")
 _DN_FIELD_RE = re.compile(r"^[a-zA-Z][A-Za-z0-9-]*$")
 # Printable ASCII (a header value may hold spaces and quotes; the renderer quotes it).
 _HEADER_SAFE_RE = re.compile(r"^[\x20-\x7e]+$")
+# Octavia's header-safe comparison values (RFC 7230): visible ASCII without spaces, or
+# a double-quoted string that may hold spaces. (Octavia also lets a tab into the
+# quoted form; portus keeps to what its renderer quotes, printable ASCII.)
+_HEADER_VALUE_RE = re.compile(r'^(?:[\x21-\x7e]+|"[\x20-\x7e]*")$')
 # RFC 6265 cookie-octet: no space, DQUOTE, comma, semicolon or backslash.
 _COOKIE_SAFE_RE = re.compile(r"^[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]+$")
 _URL_CHARS_RE = re.compile(r"^[\x21-\x7e]+$")  # printable, no spaces
@@ -87,8 +91,8 @@ def check_rule(rule: RuleFields, path: str = "") -> None:
         if not _COOKIE_SAFE_RE.match(value):
             raise bad("value", value, "The value is not a valid cookie value (no spaces, "
                                       "quotes, commas, semicolons or backslashes).")
-    elif not _HEADER_SAFE_RE.match(value):
-        raise bad("value", value, "The value must be printable ASCII (valid in an HTTP header).")
+    elif not _HEADER_VALUE_RE.match(value):
+        raise errors.BadRequest("Error parsing L7Rule: Invalid characters in comparison value")
 
 
 def check_redirect_url(field: str, value: str) -> str:

@@ -60,11 +60,7 @@ def create_l7policy(body: s.L7PolicyCreate, svc: Services = Depends(services),
                     who: Caller = Depends(caller)) -> dict[str, Any]:
     req = body.l7policy
     with write(svc) as session:
-        try:
-            listener = get_listener(session, req.listener_id, who)
-        except errors.NotFound:
-            raise errors.InvalidField("listener_id", req.listener_id,
-                                      "Listener not found.") from None
+        listener = get_listener(session, req.listener_id, who)  # unknown: 404, as in Octavia
         project_id = project_for_create(who, req.project_id or listener.project_id,
                                         req.tenant_id)
         authorize_create(who, "l7policy:post", listener.project_id, project_id)

@@ -89,17 +89,16 @@ def create_listener(body: s.ListenerCreate, svc: Services = Depends(services),
 
 
 def _lb_for_child(session: Session, lb_id: str, who: Caller) -> m.LoadBalancer:
-    try:
-        return get_lb(session, lb_id, who)
-    except errors.NotFound:
-        raise errors.InvalidField("loadbalancer_id", lb_id, "Load balancer not found.") from None
+    """The load balancer a body names; an unknown one is 404, as in Octavia."""
+    return get_lb(session, lb_id, who)
 
 
 def _usable_pool(session: Session, pool_id: str, lb_id: str) -> m.Pool:
+    """A default pool must be on the listener's load balancer; any other id is 404
+    "Pool <id> not found." (Octavia looks it up by id and load balancer)."""
     pool = session.get(m.Pool, pool_id)
     if pool is None or pool.load_balancer_id != lb_id:
-        raise errors.InvalidField("default_pool_id", pool_id,
-                                  "Pool not found on this load balancer.")
+        raise errors.NotFound("Pool", pool_id)
     return pool
 
 

@@ -166,8 +166,8 @@ def _vip_subnet(svc: Services, req: s.LoadBalancerPOST) -> Any:
                 return subnet
         raise errors.InvalidField("vip_address", req.vip_address,
                                   f"The address is in no subnet of network {req.vip_network_id}.")
-    raise errors.BadRequest("Invalid input for field/attribute loadbalancer. At least one of "
-                            "vip_subnet_id, vip_network_id or vip_port_id must be provided.")
+    raise errors.ValidationFailure("VIP must contain one of: vip_port_id, vip_network_id, "
+                                   "vip_subnet_id.")
 
 
 def _contains(subnet: Any, address: str) -> bool:
@@ -305,8 +305,8 @@ def delete_loadbalancer(lb_id: str, request: Request, svc: Services = Depends(se
                 select(func.count()).select_from(m.Pool)
                 .where(m.Pool.load_balancer_id == lb_id)).scalar_one()
             if children:
-                raise errors.BadRequest(f"Cannot delete Load Balancer {lb_id} - it has "
-                                        f"children")
+                raise errors.ValidationFailure(f"Cannot delete Load Balancer {lb_id} - it "
+                                               f"has children")
         status.lock_lb(session, lb_id, new_status=C.PENDING_DELETE, allowed=(C.ACTIVE, C.ERROR))
     svc.notify(lb_id)
     return Response(status_code=204)

@@ -185,13 +185,19 @@ def batch_update_members(pool_id: str, body: MemberBatch, request: Request,
     return Response(status_code=202)
 
 
+# What a batch entry replaces even when it leaves it out: the fields with a default
+# (Octavia writes the entry's weight, admin_state_up and backup, defaults included).
+_BATCH_DEFAULTED = ("weight", "backup", "admin_state_up")
+
+
 def _apply_batch_fields(member: m.Member, req: s.MemberSingle) -> bool:
-    """Set the fields the body carries; True when anything differs. A member still being
+    """Set the fields the body carries, and weight, backup and admin_state_up to their
+    defaults when it omits them; True when anything differs. A member still being
     deleted (only possible without the strict lock) that is listed again counts as a
     change, which status.guard_relaxed_transitions refuses with 409."""
     changed = member.provisioning_status == C.PENDING_DELETE
     for field in _BATCH_FIELDS:
-        if field not in req.model_fields_set:
+        if field not in req.model_fields_set and field not in _BATCH_DEFAULTED:
             continue
         value = getattr(req, field)
         if field == "weight" and value is None:

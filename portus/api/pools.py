@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -95,10 +96,7 @@ def create_pool(body: s.PoolCreate, svc: Services = Depends(services),
         else:
             raise errors.BadRequest("Invalid input for field/attribute pool. One of "
                                     "loadbalancer_id or listener_id must be provided.")
-        try:
-            lb = get_lb(session, lb_id, who)
-        except errors.NotFound:
-            raise errors.InvalidField("loadbalancer_id", lb_id, "Load balancer not found.") from None
+        lb = get_lb(session, lb_id, who)  # an unknown loadbalancer_id is 404, as in Octavia
         project_id = project_for_create(who, req.project_id or lb.project_id, req.tenant_id)
         authorize_create(who, "pool:post", lb.project_id, project_id)
         status.lock_lb(session, lb.id)
@@ -141,8 +139,9 @@ def update_pool(pool_id: str, body: s.PoolUpdate, svc: Services = Depends(servic
                 builders.check_pool_provider(svc.cfg, pool.load_balancer, pool.protocol, value)
                 pool.lb_algorithm = value
             elif field == "session_persistence":
-                builders.check_session_persistence(pool.protocol, value)
-                pool.session_persistence = value.model_dump(exclude_none=True) if value else None
+                merged = _merged_persistence(pool.session_persistence, value)
+                builders.check_session_persistence(pool.protocol, merged)
+                pool.session_persistence = merged.model_dump(exclude_none=True) if merged else None
             elif field == "tags":
                 pool.tags = value or []
             elif field == "tls_enabled":
@@ -157,6 +156,24 @@ def update_pool(pool_id: str, body: s.PoolUpdate, svc: Services = Depends(servic
         out = serialize(session, [pool])[0]
     svc.notify(pool.load_balancer_id)
     return {"pool": out}
+
+
+def _merged_persistence(old: dict[str, Any] | None,
+                        new: s.SessionPersistencePUT | None) -> s.SessionPersistence | None:
+    """The session persistence a PUT leaves: the body's when it names a type; without
+    a type, the old one with the given fields changed (Octavia: "A PUT without type
+    keeps the old type"), checked again as a whole."""
+    if new is None:
+        return None
+    given = new.model_dump(include=new.model_fields_set)
+    if new.type is None and not old:
+        raise errors.InvalidField("pool.session_persistence.type", None,
+                                  "Mandatory field missing.")
+    try:
+        return s.SessionPersistence.model_validate(given if new.type else {**(old or {}), **given})
+    except ValidationError as exc:
+        message = str(exc.errors()[0].get("msg", "invalid value")).removeprefix("Value error, ")
+        raise errors.InvalidField("pool.session_persistence", given, message) from None
 
 
 @router.delete("/pools/{pool_id}", status_code=204)

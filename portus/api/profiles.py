@@ -51,9 +51,9 @@ def make_router(kind: ProfileKind) -> APIRouter:
         return profile
 
     def validate(svc: Services, provider_name: str, data: str) -> None:
-        metadata = provider_support.parse_metadata(data, kind.data_field)
-        provider_support.call(kind.validator(provider_support.driver(svc.cfg, provider_name)),
-                              metadata)
+        metadata = provider_support.parse_metadata(data, kind.data_field)  # bad JSON: 400
+        drv = provider_support.driver(svc.cfg, provider_name)
+        provider_support.validate_metadata(provider_name, kind.validator(drv), metadata)  # 501
 
     def in_use(session: Session, profile_id: str) -> bool:
         return session.execute(select(kind.user_column).where(

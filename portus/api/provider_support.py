@@ -37,6 +37,19 @@ def call(fn: Callable[..., T], *args: Any) -> T:
         raise errors.APIError(str(exc), 501) from None
 
 
+def validate_metadata(provider: str, check: Callable[[dict[str, Any]], None],
+                      metadata: dict[str, Any]) -> None:
+    """A provider's check of flavor or availability zone profile data. What it refuses
+    is 501 "Provider '<name>' does not support a requested option: …", as Octavia's
+    drivers raise UnsupportedOptionError for data their schema does not take."""
+    try:
+        check(metadata)
+    except (InvalidMetadata, UnsupportedOption) as exc:
+        text = str(exc)
+        prefix = f"Provider '{provider}' does not support a requested option: "
+        raise errors.APIError(text if text.startswith(prefix) else prefix + text, 501) from None
+
+
 def parse_metadata(text: str, field_name: str) -> dict[str, Any]:
     """A profile's JSON metadata: a JSON object of at most 4096 characters."""
     try:

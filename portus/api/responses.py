@@ -135,10 +135,12 @@ _PROVIDER_DECIDES = {"501"}  # a provider driver checks the request
 ERROR_EXCEPTIONS: dict[tuple[str, str], tuple[set[str], set[str]]] = {
     ("post", LB + "/loadbalancers"): (_PROVIDER_DECIDES, set()),  # provider, flavor
     ("delete", LB + "/loadbalancers/{}"): ({"400"}, set()),  # children without cascade
-    ("post", LB + "/listeners"): (_PROVIDER_DECIDES, set()),  # default pool, L7 policies
-    ("post", LB + "/pools"): (_PROVIDER_DECIDES, set()),  # lb_algorithm
+    # A parent or pool named in the body that does not exist is 404, as in Octavia.
+    ("post", LB + "/listeners"): (_PROVIDER_DECIDES | {"404"}, set()),  # L7, default pool
+    ("post", LB + "/pools"): (_PROVIDER_DECIDES | {"404"}, set()),  # lb_algorithm
+    ("post", LB + "/healthmonitors"): ({"404"}, set()),
     ("put", LB + "/pools/{}"): (_PROVIDER_DECIDES, set()),
-    ("post", LB + "/l7policies"): (_PROVIDER_DECIDES, set()),  # L7 on a TCP listener
+    ("post", LB + "/l7policies"): (_PROVIDER_DECIDES | {"404"}, set()),  # L7 on TCP
     ("post", LB + "/flavorprofiles"): (_PROVIDER_DECIDES, set()),
     ("put", LB + "/flavorprofiles/{}"): (_PROVIDER_DECIDES, set()),
     ("post", LB + "/availabilityzoneprofiles"): (_PROVIDER_DECIDES, set()),

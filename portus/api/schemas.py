@@ -280,7 +280,18 @@ class PoolPOST(PoolSingle):
     listener_id: UUID | None = None
 
 
+class SessionPersistencePUT(SessionPersistence):
+    """On a pool PUT the type may be left out: the pool keeps its old type, and
+    pools.update_pool checks the merged result with SessionPersistence."""
+    type: Literal["SOURCE_IP", "HTTP_COOKIE", "APP_COOKIE"] | None = None  # type: ignore[assignment]
+
+    @model_validator(mode="after")
+    def _cookie_rules(self) -> "SessionPersistencePUT":
+        return self  # checked on the merged result
+
+
 class PoolPUT(_PoolOptions):
+    session_persistence: SessionPersistencePUT | None = None
     name: Name | None = None
     description: Name | None = None
     admin_state_up: StrictBool | None = None

@@ -18,10 +18,11 @@ from portus.common.config import Config
 from portus.db import models as m
 from portus.drivers.certificates.store import CertificateStore, SecretUnavailable
 
-# Listener fields that only mean something on a TLS-terminating listener.
+# Listener fields that only mean something on a TLS-terminating listener. tls_ciphers,
+# tls_versions and alpn_protocols are not among them: Octavia accepts and stores them
+# on any listener (they do nothing without TLS), checking only their values.
 _TERMINATION_ONLY = ("default_tls_container_ref", "client_ca_tls_container_ref",
-                     "client_crl_container_ref", "tls_ciphers", "tls_versions", "alpn_protocols",
-                     "hsts_max_age")
+                     "client_crl_container_ref", "hsts_max_age")
 
 
 def terminates_tls(listener: m.Listener) -> bool:
@@ -72,6 +73,7 @@ def check_listener(cfg: Config, session: Session, store: CertificateStore,
                 f"{path}{used[0]}", getattr(listener, used[0]),
                 f"{used[0]} is only allowed on TERMINATED_HTTPS listeners (and PROMETHEUS "
                 f"listeners with a certificate).")
+        check_tls_options(cfg, listener.tls_ciphers, listener.tls_versions, path)
     else:
         _check_termination(cfg, session, store, listener, path)
     _check_insert_headers(listener, path)

@@ -40,16 +40,26 @@ def test_create_show_list(api: Api) -> None:
 @pytest.mark.parametrize("text,fragment", [
     ("nope", "availability_zone_data"),
     ('["a"]', "availability_zone_data"),
-    ('{"compute_flavor": "x"}', "compute_flavor"),
-    ('{"valid_vip_networks": "n1"}', "valid_vip_networks"),
-    ('{"valid_vip_networks": [1]}', "valid_vip_networks"),
-    ('{"compute_zone": 3}', "compute_zone"),
     ('{"x": "' + "y" * 4100 + '"}', "availability_zone_data"),
 ])
 def test_invalid_data_is_400(api: Api, text: str, fragment: str) -> None:
     response = api.post(AZP, json={"availability_zone_profile": {
         "name": "azp", "provider_name": "amphora", "availability_zone_data": text}})
     assert_fault(response, 400, fragment)
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ('{"compute_flavor": "x"}', "compute_flavor"),
+    ('{"valid_vip_networks": "n1"}', "valid_vip_networks"),
+    ('{"valid_vip_networks": [1]}', "valid_vip_networks"),
+    ('{"compute_zone": 3}', "compute_zone"),
+])
+def test_data_the_amphora_provider_refuses_is_501(api: Api, text: str, fragment: str) -> None:
+    response = api.post(AZP, json={"availability_zone_profile": {
+        "name": "azp", "provider_name": "amphora", "availability_zone_data": text}})
+    assert_fault(response, 501, "Provider 'amphora' does not support a requested option: ",
+                 fragment)
+    assert api.expect("GET", AZP, 200)["availability_zone_profiles"] == []
 
 
 def test_provider_must_be_enabled_noop_accepts_anything(api: Api) -> None:

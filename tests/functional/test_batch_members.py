@@ -56,6 +56,24 @@ def test_empty_diff_is_a_no_op(api: Api) -> None:
     assert dump(api.db) == before and api.woken == []
 
 
+def test_omitted_fields_go_back_to_their_defaults(api: Api) -> None:
+    ids = api.tree(members=0, hm=False)
+    key = ("192.0.2.30", 80)
+    first = {"address": key[0], "protocol_port": key[1], "weight": 5, "admin_state_up": False,
+             "backup": True, "name": "n", "monitor_port": 9000, "tags": ["t"]}
+    assert api.put(path(ids["pool"]), json={"members": [first]}).status_code == 202
+    api.converge(ids["lb"])
+    assert members(api, ids["pool"])[key]["weight"] == 5
+    r = api.put(path(ids["pool"]), json={"members": [
+        {"address": key[0], "protocol_port": key[1]}]})
+    assert r.status_code == 202
+    member = members(api, ids["pool"])[key]
+    assert (member["weight"], member["admin_state_up"], member["backup"]) == (1, True, False)
+    assert member["provisioning_status"] == C.PENDING_UPDATE
+    # Fields without a default are left as they were, as in Octavia.
+    assert (member["name"], member["monitor_port"], member["tags"]) == ("n", 9000, ["t"])
+
+
 def test_empty_list_deletes_everything(api: Api) -> None:
     ids = api.tree(members=2, hm=False)
     assert api.put(path(ids["pool"]), json={"members": []}).status_code == 202

@@ -136,10 +136,10 @@ def test_one_monitor_per_pool(api: Api) -> None:
     assert dump(api.db) == before
 
 
-def test_unknown_pool_is_refused_naming_pool_id(api: Api) -> None:
+def test_unknown_pool_is_404(api: Api) -> None:
     missing = str(uuid.uuid4())
     response = post(api, pool_id=missing, type="TCP", delay=1, timeout=1, max_retries=1)
-    assert_fault(response, 400, "pool_id", missing)
+    assert_fault(response, 404, f"Pool {missing} not found.")
     assert row_counts(api.db)["health_monitor"] == 0
 
 
@@ -202,8 +202,7 @@ def test_invalid_field_is_400_naming_it(api: Api, fields: dict[str, Any], field:
 
 
 @pytest.mark.parametrize("field, value", [
-    ("http_method", "GET"), ("url_path", "/"), ("expected_codes", "200"),
-    ("http_version", 1.1), ("domain_name", "example.com")])
+    ("http_method", "GET"), ("url_path", "/"), ("expected_codes", "200")])
 @pytest.mark.parametrize("hm_type", ["TCP", "TLS-HELLO"])
 def test_http_fields_on_a_tcp_monitor_are_400(api: Api, field: str, value: Any,
                                               hm_type: str) -> None:
@@ -213,6 +212,23 @@ def test_http_fields_on_a_tcp_monitor_are_400(api: Api, field: str, value: Any,
                     **{field: value})
     assert_fault(response, 400, field)
     assert dump(api.db) == before
+
+
+def test_http_version_and_domain_name_are_stored_on_a_tcp_monitor(api: Api) -> None:
+    """Octavia refuses only http_method, url_path and expected_codes on other types."""
+    ids = active_pool(api, protocol="TCP")
+    response = post(api, pool_id=ids["pool"], type="TCP", delay=1, timeout=1, max_retries=1,
+                    http_version=1.1, domain_name="example.com")
+    assert response.status_code == 201, response.text
+    hm = response.json()["healthmonitor"]
+    assert (hm["http_version"], hm["domain_name"]) == (1.1, "example.com")
+    assert hm["url_path"] is None and hm["http_method"] is None
+    api.converge(ids["lb"])
+    out = api.expect("PUT", f"{HMS}/{hm['id']}", 200,
+                     {"healthmonitor": {"domain_name": "other.example.com"}})["healthmonitor"]
+    assert out["domain_name"] == "other.example.com"
+    api.converge(ids["lb"])
+    assert api.show("healthmonitor", hm["id"])["provisioning_status"] == "ACTIVE"
 
 
 def test_missing_required_fields_are_named(api: Api) -> None:

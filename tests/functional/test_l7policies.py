@@ -163,10 +163,13 @@ def test_pool_with_url_is_400(api: Api, tree: dict[str, str]) -> None:
 def test_redirect_pool_must_be_on_the_lb_and_compatible(api: Api, tree: dict[str, str]) -> None:
     other_lb = api.create_lb()
     foreign = api.create_pool(loadbalancer_id=other_lb["id"])
+    before = dump(api.db)
     assert_fault(post(api, listener_id=tree["listener"], action="REDIRECT_TO_POOL",
-                      redirect_pool_id=foreign["id"]), 400, "redirect_pool_id")
+                      redirect_pool_id=foreign["id"]), 404, f"Pool {foreign['id']} not found.")
+    missing = str(uuid.uuid4())
     assert_fault(post(api, listener_id=tree["listener"], action="REDIRECT_TO_POOL",
-                      redirect_pool_id=str(uuid.uuid4())), 400, "redirect_pool_id")
+                      redirect_pool_id=missing), 404, f"Pool {missing} not found.")
+    assert dump(api.db) == before
     tcp = api.create_pool(loadbalancer_id=tree["lb"], protocol="TCP")
     assert_fault(post(api, listener_id=tree["listener"], action="REDIRECT_TO_POOL",
                       redirect_pool_id=tcp["id"]), 400, "TCP")
@@ -184,8 +187,11 @@ def test_https_listener_is_501(api: Api, tree: dict[str, str]) -> None:
                  "HTTP and TERMINATED_HTTPS", "HTTPS")
 
 
-def test_unknown_listener_is_400(api: Api) -> None:
-    assert_fault(post(api, listener_id=str(uuid.uuid4()), action="REJECT"), 400, "listener_id")
+def test_unknown_listener_is_404(api: Api) -> None:
+    missing = str(uuid.uuid4())
+    assert_fault(post(api, listener_id=missing, action="REJECT"), 404,
+                 f"Listener {missing} not found.")
+    assert row_counts(api.db)["l7policy"] == 0
 
 
 def test_too_many_rules_is_409(api: Api, tree: dict[str, str]) -> None:
@@ -262,7 +268,6 @@ def test_update(api: Api, tree: dict[str, str]) -> None:
     ({"action": None}, "action"),
     ({"action": "REDIRECT_TO_URL"}, "redirect_url"),
     ({"redirect_url": "mailto:x@y"}, "redirect_url"),
-    ({"redirect_pool_id": "3b0d7c4b-0000-4000-8000-000000000000"}, "redirect_pool_id"),
     ({"listener_id": "3b0d7c4b-0000-4000-8000-000000000000"}, "listener_id"),
     ({"position": -1}, "position"),
 ])
@@ -271,6 +276,15 @@ def test_update_invalid_is_400(api: Api, tree: dict[str, str], fields: dict[str,
     policy = create(api, tree["listener"])
     before = dump(api.db)
     assert_fault(api.put(f"{POLICIES}/{policy['id']}", json={"l7policy": fields}), 400, field)
+    assert dump(api.db) == before
+
+
+def test_update_unknown_redirect_pool_is_404(api: Api, tree: dict[str, str]) -> None:
+    policy = create(api, tree["listener"])
+    before = dump(api.db)
+    missing = "3b0d7c4b-0000-4000-8000-000000000000"
+    assert_fault(api.put(f"{POLICIES}/{policy['id']}", json={"l7policy": {
+        "redirect_pool_id": missing}}), 404, f"Pool {missing} not found.")
     assert dump(api.db) == before
 
 

@@ -62,10 +62,12 @@ def test_create_with_defaults(api: Api, ids: dict[str, str]) -> None:
 @pytest.mark.parametrize("fields", [
     {"type": "HOST_NAME", "compare_type": "ENDS_WITH", "value": ".example.com"},
     {"type": "PATH", "compare_type": "REGEX", "value": r"^/api/v[0-9]+/"},
-    {"type": "PATH", "compare_type": "CONTAINS", "value": "a b 'c' \"d\" \\e $f #g"},
+    {"type": "PATH", "compare_type": "CONTAINS", "value": "'c'\\e$f#g,;"},
+    # a quoted string may hold spaces (and quotes), as an HTTP header value
+    {"type": "PATH", "compare_type": "CONTAINS", "value": "\"a b 'c' \"d\" \\e $f #g\""},
     {"type": "FILE_TYPE", "compare_type": "EQUAL_TO", "value": "jpg"},
     {"type": "FILE_TYPE", "compare_type": "REGEX", "value": r"\.(png|gif)$"},
-    {"type": "HEADER", "key": "X-Env", "compare_type": "EQUAL_TO", "value": "prod env"},
+    {"type": "HEADER", "key": "X-Env", "compare_type": "EQUAL_TO", "value": "\"prod env\""},
     {"type": "COOKIE", "key": "session", "compare_type": "STARTS_WITH", "value": "abc"},
     {"type": "SSL_CONN_HAS_CERT", "compare_type": "EQUAL_TO", "value": "true"},
     {"type": "SSL_VERIFY_RESULT", "compare_type": "EQUAL_TO", "value": "0"},
@@ -76,6 +78,21 @@ def test_every_rule_type(api: Api, ids: dict[str, str], fields: dict[str, Any]) 
     rule = create(api, ids, **fields)
     for key, value in fields.items():
         assert rule[key] == value
+
+
+@pytest.mark.parametrize("fields", [
+    {"type": "PATH", "compare_type": "EQUAL_TO", "value": "/a b"},
+    {"type": "HOST_NAME", "compare_type": "CONTAINS", "value": "a\tb"},
+    {"type": "HEADER", "key": "X-Env", "compare_type": "EQUAL_TO", "value": "prod env"},
+    {"type": "FILE_TYPE", "compare_type": "EQUAL_TO", "value": "j pg"},
+    {"type": "SSL_DN_FIELD", "key": "CN", "compare_type": "EQUAL_TO", "value": "a \"b\""},
+])
+def test_values_that_are_not_header_safe_are_400(api: Api, ids: dict[str, str],
+                                                 fields: dict[str, Any]) -> None:
+    before = dump(api.db)
+    assert_fault(api.post(ids["rules"], json={"rule": fields}), 400,
+                 "Error parsing L7Rule: Invalid characters in comparison value")
+    assert dump(api.db) == before
 
 
 @pytest.mark.parametrize("fields, field", [

@@ -125,13 +125,13 @@ def test_tcp_listener_accepts_http_pool(api: Api) -> None:
     assert li["default_pool_id"] == pool["id"]
 
 
-def test_create_with_pool_of_another_load_balancer_is_400(api: Api) -> None:
+def test_create_with_pool_of_another_load_balancer_is_404(api: Api) -> None:
     lb = api.create_lb()
     other = api.create_lb()
     pool = api.create_pool(loadbalancer_id=other["id"])
     response = post(api, loadbalancer_id=lb["id"], protocol="HTTP", protocol_port=80,
                     default_pool_id=pool["id"])
-    assert_fault(response, 400, "default_pool_id")
+    assert_fault(response, 404, f"Pool {pool['id']} not found.")
     assert row_counts(api.db)["listener"] == 0
 
 
@@ -173,10 +173,29 @@ def test_port_of_a_deleted_listener_is_free_again(api: Api) -> None:
     api.create_listener(lb["id"], protocol_port=80)
 
 
-def test_unknown_load_balancer_is_refused(api: Api) -> None:
+def test_unknown_load_balancer_is_404(api: Api) -> None:
     missing = str(uuid.uuid4())
     response = post(api, loadbalancer_id=missing, protocol="HTTP", protocol_port=80)
-    assert_fault(response, 400, "loadbalancer_id", missing)
+    assert_fault(response, 404, f"Load Balancer {missing} not found.")
+    assert sum(row_counts(api.db).values()) == 0
+
+
+def test_unknown_default_pool_is_404_and_writes_nothing(api: Api) -> None:
+    lb = api.create_lb()
+    other = api.create_lb()
+    foreign = api.create_pool(loadbalancer_id=other["id"])
+    before = dump(api.db)
+    for pool_id in (str(uuid.uuid4()), foreign["id"]):
+        response = post(api, loadbalancer_id=lb["id"], protocol="HTTP", protocol_port=80,
+                        default_pool_id=pool_id)
+        assert_fault(response, 404, f"Pool {pool_id} not found.")
+        assert dump(api.db) == before
+    li = api.create_listener(lb["id"])
+    before = dump(api.db)
+    missing = str(uuid.uuid4())
+    response = api.put(f"{LISTENERS}/{li['id']}", json={"listener": {"default_pool_id": missing}})
+    assert_fault(response, 404, f"Pool {missing} not found.")
+    assert dump(api.db) == before
 
 
 def test_deleted_load_balancer_is_refused(api: Api) -> None:
@@ -184,7 +203,7 @@ def test_deleted_load_balancer_is_refused(api: Api) -> None:
     api.expect("DELETE", f"/v2/lbaas/loadbalancers/{lb['id']}", 204)
     api.converge(lb["id"])
     response = post(api, loadbalancer_id=lb["id"], protocol="HTTP", protocol_port=80)
-    assert_fault(response, 400, "loadbalancer_id")
+    assert_fault(response, 404, f"Load Balancer {lb['id']} not found.")
     assert row_counts(api.db)["listener"] == 0
 
 
@@ -354,7 +373,6 @@ def test_update_insert_headers_on_tcp_is_400(api: Api) -> None:
     ({"connection_limit": -5}, "connection_limit"),
     ({"timeout_client_data": "1"}, "timeout_client_data"),
     ({"default_pool_id": "zzz"}, "default_pool_id"),
-    ({"default_pool_id": str(uuid.uuid4())}, "default_pool_id"),
     ({"admin_state_up": 0}, "admin_state_up"),
     ({"connection_limit": 2**40}, "connection_limit"),
     ({"name": "\x00"}, "name"),

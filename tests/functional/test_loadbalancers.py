@@ -126,8 +126,24 @@ def test_missing_project_is_400(api: Api) -> None:
     assert row_counts(api.db)["load_balancer"] == 0
 
 
-def test_mismatched_project_and_tenant_is_400(api: Api) -> None:
-    assert_fault(post_lb(api, tenant_id="other"), 400, "project_id", "tenant_id")
+def test_tenant_id_wins_over_project_id(api: Api) -> None:
+    """Octavia sets project_id from the tenant_id alias after project_id: no conflict."""
+    response = post_lb(api, project_id="p2", tenant_id="p3")
+    assert response.status_code == 201, response.text
+    lb = response.json()["loadbalancer"]
+    assert lb["project_id"] == "p3" == lb["tenant_id"]
+    api.converge(lb["id"])
+    listener = api.expect("POST", "/v2/lbaas/listeners", 201, {"listener": {
+        "loadbalancer_id": lb["id"], "protocol": "HTTP", "protocol_port": 80,
+        "project_id": "p2", "tenant_id": "p3"}})["listener"]
+    assert listener["project_id"] == "p3"
+
+
+def test_no_vip_field_is_octavias_validation_failure(api: Api) -> None:
+    response = api.post(LBS, json={"loadbalancer": {"project_id": "p1"}})
+    assert_fault(response, 400, "Validation failure: VIP must contain one of: vip_port_id, "
+                                "vip_network_id, vip_subnet_id.")
+    assert row_counts(api.db)["load_balancer"] == 0
 
 
 DROP = object()  # leave the attribute out of the body
@@ -508,7 +524,8 @@ def test_deleted_vip_address_can_be_reused(api: Api) -> None:
 def test_delete_with_children_needs_cascade(api: Api) -> None:
     ids = api.tree()
     api.woken.clear()
-    assert_fault(api.delete(f"{LBS}/{ids['lb']}"), 400, ids["lb"], "children")
+    assert_fault(api.delete(f"{LBS}/{ids['lb']}"), 400, f"Validation failure: Cannot delete "
+                 f"Load Balancer {ids['lb']} - it has children")
     assert api.show("loadbalancer", ids["lb"])["provisioning_status"] == "ACTIVE"
     assert api.woken == []
 

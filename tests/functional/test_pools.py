@@ -128,10 +128,11 @@ def test_neither_listener_nor_load_balancer_is_400(api: Api) -> None:
                  "loadbalancer_id", "listener_id")
 
 
-def test_unknown_parents_are_refused_naming_the_field(api: Api) -> None:
+def test_unknown_parents_are_refused(api: Api) -> None:
     missing = str(uuid.uuid4())
+    # Octavia: an unknown load balancer is 404; an unknown listener 500 there, 400 here.
     assert_fault(post(api, loadbalancer_id=missing, protocol="HTTP", lb_algorithm="ROUND_ROBIN"),
-                 400, "loadbalancer_id", missing)
+                 404, f"Load Balancer {missing} not found.")
     assert_fault(post(api, listener_id=missing, protocol="HTTP", lb_algorithm="ROUND_ROBIN"),
                  400, "listener_id", missing)
     assert sum(row_counts(api.db).values()) == 0
@@ -268,6 +269,30 @@ def test_update(api: Api) -> None:
     for kind, obj_id in (("pool", pool["id"]), ("listener", li["id"]),
                          ("loadbalancer", lb["id"])):
         assert api.show(kind, obj_id)["provisioning_status"] == "ACTIVE"
+
+
+def test_update_session_persistence_without_type_keeps_the_type(api: Api) -> None:
+    lb = api.create_lb()
+    pool = api.create_pool(loadbalancer_id=lb["id"], session_persistence={
+        "type": "APP_COOKIE", "cookie_name": "a"})
+    body = {"pool": {"session_persistence": {"cookie_name": "b"}}}
+    out = api.expect("PUT", f"{POOLS}/{pool['id']}", 200, body)["pool"]
+    assert out["session_persistence"]["type"] == "APP_COOKIE"
+    assert out["session_persistence"]["cookie_name"] == "b"
+    api.converge(lb["id"])
+    # The merged result is checked: a cookie name only goes with APP_COOKIE.
+    plain = api.create_pool(loadbalancer_id=lb["id"], session_persistence={"type": "SOURCE_IP"})
+    api.converge(lb["id"])
+    before = dump(api.db)
+    response = api.put(f"{POOLS}/{plain['id']}", json=body)
+    assert_fault(response, 400, "session_persistence", "APP_COOKIE")
+    # Without a type and without an old one, there is no type to keep.
+    bare = api.create_pool(loadbalancer_id=lb["id"])
+    api.converge(lb["id"])
+    before = dump(api.db)
+    response = api.put(f"{POOLS}/{bare['id']}", json=body)
+    assert_fault(response, 400, "session_persistence.type", "Mandatory field missing")
+    assert dump(api.db) == before
 
 
 def test_update_null_resets(api: Api) -> None:

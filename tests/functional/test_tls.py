@@ -177,8 +177,7 @@ def test_invalid_tls_listener_is_400_and_writes_nothing(api: Api, fields: dict[s
 
 @pytest.mark.parametrize("fields", [
     {"default_tls_container_ref": "REF"}, {"sni_container_refs": ["REF"]},
-    {"tls_ciphers": "ECDHE-RSA-AES128-GCM-SHA256"}, {"tls_versions": ["TLSv1.3"]},
-    {"alpn_protocols": ["h2"]}, {"hsts_max_age": 10}, {"client_authentication": "MANDATORY"},
+    {"hsts_max_age": 10}, {"client_authentication": "MANDATORY"},
     {"insert_headers": {"X-SSL-Client-DN": "true"}},
 ])
 def test_tls_fields_are_refused_on_plain_listeners(api: Api, fields: dict[str, Any]) -> None:
@@ -188,6 +187,30 @@ def test_tls_fields_are_refused_on_plain_listeners(api: Api, fields: dict[str, A
     body = {"loadbalancer_id": lb["id"], "protocol": "HTTP", "protocol_port": 80, **fields}
     assert_fault(api.post(LISTENERS, json={"listener": body}), 400,
                  "only allowed on", next(iter(fields)))
+
+
+def test_tls_options_are_stored_on_plain_listeners(api: Api,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Octavia accepts tls_ciphers, tls_versions and alpn_protocols on any listener and
+    stores them; without TLS they do nothing. Their values are still checked."""
+    lb = api.create_lb()
+    options = {"tls_ciphers": "ECDHE-RSA-AES128-GCM-SHA256", "tls_versions": ["TLSv1.3"],
+               "alpn_protocols": ["h2"]}
+    body = {"loadbalancer_id": lb["id"], "protocol": "HTTP", "protocol_port": 80, **options}
+    listener = api.expect("POST", LISTENERS, 201, {"listener": body})["listener"]
+    assert {k: listener[k] for k in options} == options
+    api.converge(lb["id"])
+    assert {k: api.show("listener", listener["id"])[k] for k in options} == options
+    changed = {"tls_versions": ["TLSv1.2"], "alpn_protocols": ["http/1.1"]}
+    out = api.expect("PUT", f"{LISTENERS}/{listener['id']}", 200, {"listener": changed})
+    assert {k: out["listener"][k] for k in changed} == changed
+    api.converge(lb["id"])
+    monkeypatch.setattr(api.cfg.api, "tls_cipher_prohibit_list", "RC4-MD5")
+    before = dump(api.db)
+    response = api.put(f"{LISTENERS}/{listener['id']}",
+                       json={"listener": {"tls_ciphers": "RC4-MD5"}})
+    assert_fault(response, 400, "tls_ciphers", "RC4-MD5")
+    assert dump(api.db) == before
 
 
 def test_allowed_cidrs_are_normalized_and_reset(api: Api) -> None:
@@ -306,8 +329,8 @@ def test_prometheus_listener_serves_over_tls_when_given_a_certificate(api: Api) 
     assert listener["tls_versions"] == ["TLSv1.2", "TLSv1.3"]
     api.converge(lb["id"])
     plain = {"loadbalancer_id": lb["id"], "protocol": "PROMETHEUS", "protocol_port": 9100,
-             "tls_versions": ["TLSv1.3"]}
-    assert_fault(api.post(LISTENERS, json={"listener": plain}), 400, "tls_versions",
+             "hsts_max_age": 10}
+    assert_fault(api.post(LISTENERS, json={"listener": plain}), 400, "hsts_max_age",
                  "PROMETHEUS listeners with a certificate")
 
 

@@ -3,8 +3,8 @@
 portus's worker builds every load balancer itself, so a provider here is not a remote
 system: it is the set of options a backend accepts (flavor and availability zone
 metadata) and the per-object checks it enforces before the API stores anything.
-Validation errors are the caller's fault (400); an option the provider does not
-implement is `UnsupportedOption` (501), as Octavia's `ProviderUnsupportedOptionError`.
+Metadata a provider refuses (`InvalidMetadata`) and an option it does not implement
+(`UnsupportedOption`) are both 501, as Octavia's `ProviderUnsupportedOptionError`.
 """
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from typing import Any
 
 
 class InvalidMetadata(ValueError):
-    """Flavor or availability zone metadata the provider refuses (400)."""
+    """Flavor or availability zone metadata the provider refuses (501 at the profile
+    API, as Octavia's UnsupportedOptionError)."""
 
 
 class UnsupportedOption(Exception):
