@@ -459,7 +459,7 @@ def test_fully_populated_https_listener(api: Api) -> None:
     assert shown["protocol"] == "HTTPS" and shown["provisioning_status"] == "ACTIVE"
     created = api.show("pool", lb["pools"][0]["id"])
     assert created["protocol"] == "HTTPS"
-    hm = api.show("healthmonitor", created["healthmonitor_id"])
+    hm = api.show("healthmonitor", lb["pools"][0]["healthmonitor"]["id"])
     assert (hm["type"], hm["http_method"], hm["url_path"], hm["expected_codes"]) == (
         "HTTPS", "GET", "/", "200")
 
