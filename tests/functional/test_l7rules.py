@@ -106,7 +106,7 @@ def test_every_rule_type(api: Api, ids: dict[str, str], fields: dict[str, Any]) 
     ({"type": "SSL_VERIFY_RESULT", "compare_type": "EQUAL_TO", "value": "-1"}, "value"),
     ({"type": "SSL_VERIFY_RESULT", "compare_type": "REGEX", "value": "0"}, "compare_type"),
     ({"key": "k" * 256}, "key"),
-    ({"invert": "true"}, "invert"),
+    ({"invert": "TRUE"}, "invert"),
     ({"tags": [1]}, "tags"),
     ({"name": "n"}, "name"),
 ])
