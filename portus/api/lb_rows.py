@@ -115,7 +115,7 @@ _POOLS = (select(_POOL.c.id, _POOL.c.name, _POOL.c.provisioning_status, _POOL.c.
                  _HM.c.id.label("hm_id"), _HM.c.name.label("hm_name"),
                  _HM.c.type.label("hm_type"),
                  _HM.c.provisioning_status.label("hm_provisioning_status"),
-                 _HM.c.operating_status.label("hm_operating_status"))
+                 _HM.c.enabled.label("hm_enabled"))
           .select_from(_POOL.outerjoin(_HM, _HM.c.pool_id == _POOL.c.id))
           .where(_POOL.c.load_balancer_id == _LB_ID))
 _MEMBERS = (select(_MEMBER.c.id, _MEMBER.c.name, _MEMBER.c.provisioning_status,
@@ -166,7 +166,8 @@ def status_tree(conn: Connection, lb: Any) -> dict[str, Any]:
         if p.hm_id is not None:
             body["health_monitor"] = {"id": p.hm_id, "name": p.hm_name or "",
                                       "provisioning_status": p.hm_provisioning_status,
-                                      "operating_status": p.hm_operating_status,
+                                      "operating_status": views.applied_operating_status(
+                                          p.hm_enabled, p.hm_provisioning_status),
                                       "type": p.hm_type}
         body["members"] = members[pool_id]
         return body

@@ -123,10 +123,11 @@ def _create(svc: Services, req: s.LoadBalancerPOST, project_id: str,
         session.flush()
         body_out = views.loadbalancer(lb)
         if req.listeners or req.pools:
-            body_out["listeners"] = [views.listener(li) for li in listeners]
-            body_out["pools"] = [views.pool(p, [li.id for li in listeners
-                                                if li.default_pool_id == p.id],
-                                            [mb.id for mb in p.members]) for p in pools]
+            # As Octavia, the whole graph in full (LoadBalancerFullResponse).
+            body_out["listeners"] = [views.listener_in_graph(li) for li in listeners]
+            body_out["pools"] = [views.pool_in_graph(p, [li.id for li in listeners
+                                                         if li.default_pool_id == p.id])
+                                 for p in pools]
     return lb.id, body_out
 
 

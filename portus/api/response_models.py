@@ -126,10 +126,30 @@ LoadBalancer = body(
     required(listeners=list[Ref], pools=list[Ref], additional_vips=many(AdditionalVip),
              vip_sg_ids=list[str], vip_vnic_type=Literal["normal", "direct"]),
     optional(status_reason=str))  # only while in ERROR
+# The answer to a fully populated create: the whole graph in full, as Octavia's
+# LoadBalancerFullResponse (ListenerFullResponse, PoolFullResponse, ...): children in
+# full instead of references, and no back references (`loadbalancers`, `pools`,
+# `healthmonitor_id`) to what encloses them.
+HealthMonitorInGraph = body("HealthMonitorInGraph", "A pool's health monitor, in full.",
+                            settable(s.HealthMonitorPOST, skip=("pool_id",)), STATUS, OWNED)
+L7PolicyInGraph = body("L7PolicyInGraph", "A listener's L7 policy, with its rules in full.",
+                       settable(s.L7PolicyPOST, skip=("rules",)), STATUS, OWNED,
+                       required(rules=many(L7Rule)))
+ListenerInGraph = body("ListenerInGraph", "A listener of a new load balancer, with its "
+                       "L7 policies in full.",
+                       settable(s.ListenerPOST, skip=("loadbalancer_id", "default_pool",
+                                                      "l7policies")),
+                       STATUS, OWNED, required(l7policies=many(L7PolicyInGraph)))
+PoolInGraph = body("PoolInGraph", "A pool of a new load balancer, with its members and "
+                   "health monitor (absent without one) in full.",
+                   settable(s.PoolPOST, skip=("loadbalancer_id", "listener_id", "members",
+                                              "healthmonitor")),
+                   STATUS, OWNED, required(listeners=list[Ref], members=many(Member)),
+                   optional(healthmonitor=HealthMonitorInGraph))
 LoadBalancerCreated = body(
     "LoadBalancerCreated", "A new load balancer; a fully populated create shows its "
-    "listeners and pools in full.", required(listeners=many(Listener), pools=many(Pool)),
-    base=LoadBalancer)
+    "listeners and pools, and everything under them, in full.",
+    required(listeners=many(ListenerInGraph), pools=many(PoolInGraph)), base=LoadBalancer)
 
 Quota = body("Quota", "Limits of a project (-1: unlimited); the deprecated spellings "
              "(load_balancer, health_monitor) are shown too; a project's limits are the effective "

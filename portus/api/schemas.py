@@ -1,7 +1,16 @@
 """Request bodies of the Octavia v2 API, defined once: validation and OpenAPI derive from these.
 
-Strict types: JSON `"80"` is not a port and `"true"` is not a boolean, as in Octavia.
-Unknown attributes are refused (400).
+Scalars as Octavia (WSME) reads them: an integer attribute takes a JSON integer or a
+JSON string of one (`"83"` is 83; WSME applies int()), a boolean takes true/false, a
+JSON integer (0 is false) or one of WSME's words ("true", "t", "yes", "y", "on", "1" and
+"false", "f", "no", "n", "off", "0", exactly so: "True" is refused), and http_version
+also a JSON string of its number. Anything else is refused: `"1.5"` or `1.5` for an
+integer, `"abc"`, a boolean for an integer, an empty string. Text stays text: `80` is
+not a name. Unknown attributes are refused (400).
+
+The OpenAPI document shows these input forms (an integer or a string of digits; a
+boolean, an integer or one of the words); the answers always carry real integers and
+booleans.
 """
 from __future__ import annotations
 
@@ -94,17 +103,61 @@ UUID = Annotated[StrictStr, AfterValidator(_uuid)]
 IP = Annotated[StrictStr, AfterValidator(_ip)]
 Text = Annotated[StrictStr, AfterValidator(_text)]
 Name = Annotated[Text, Field(max_length=255)]
+# What int() reads, in ASCII digits (int() also takes "1_000" and other scripts' digits).
+_INT_TEXT_RE = r"^\s*[+-]?[0-9]{1,20}\s*$"
+IntText = Annotated[str, Field(pattern=_INT_TEXT_RE)]
+_FLOAT_TEXT_RE = r"^\s*[0-9]{1,10}(\.[0-9]{1,10})?\s*$"
+FloatText = Annotated[str, Field(pattern=_FLOAT_TEXT_RE)]
+BoolText = Literal["true", "t", "yes", "y", "on", "1", "false", "f", "no", "n", "off", "0"]
+_TRUE = ("true", "t", "yes", "y", "on", "1")
+_FALSE = ("false", "f", "no", "n", "off", "0")
+
+
+def int_from_text(value: object) -> object:
+    """WSME reads an integer attribute with int(): a JSON string of an integer is one.
+    Anything else goes on unchanged, for the strict type to refuse."""
+    if isinstance(value, str) and re.match(_INT_TEXT_RE, value):
+        return int(value)
+    return value
+
+
+def float_from_text(value: object) -> object:
+    if isinstance(value, str) and re.match(_FLOAT_TEXT_RE, value):
+        return float(value)
+    return value
+
+
+def bool_from_json(value: object) -> object:
+    """WSME's bool: a JSON integer (0 false, any other true) or one of its words, exactly."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value != 0
+    if isinstance(value, str):
+        if value in _TRUE:
+            return True
+        if value in _FALSE:
+            return False
+    return value
+
+
+def _lenient(ge: int | None = None, le: int | None = None) -> BeforeValidator:
+    """An integer attribute as WSME reads it; the document shows both forms."""
+    return BeforeValidator(int_from_text,
+                           json_schema_input_type=Annotated[int, Field(ge=ge, le=le)] | IntText)
+
+
+Bool = Annotated[StrictBool, BeforeValidator(bool_from_json,
+                                             json_schema_input_type=bool | int | BoolText)]
 # Integer columns are 32-bit signed on every database.
-Int32 = Annotated[StrictInt, Field(le=2**31 - 1)]
-# `openstack loadbalancer listener create/set --connection-limit N` sends N as a JSON
-# string, and Octavia (WSME) takes it; so a decimal string is accepted here, only here.
-ConnectionLimit = Annotated[Int32, Field(ge=-1), BeforeValidator(
-    lambda v: int(v) if isinstance(v, str) and re.fullmatch(r"-?\d{1,11}", v) else v,
-    json_schema_input_type=int | str)]
-Port = Annotated[StrictInt, Field(ge=C.MIN_PORT, le=C.MAX_PORT)]
-Timeout = Annotated[StrictInt, Field(ge=0, le=C.MAX_TIMEOUT)]
+_INT32 = 2**31 - 1
+Count = Annotated[StrictInt, Field(ge=0, le=_INT32), _lenient(0, _INT32)]
+ConnectionLimit = Annotated[StrictInt, Field(ge=-1, le=_INT32), _lenient(-1, _INT32)]
+Port = Annotated[StrictInt, Field(ge=C.MIN_PORT, le=C.MAX_PORT), _lenient(C.MIN_PORT, C.MAX_PORT)]
+Timeout = Annotated[StrictInt, Field(ge=0, le=C.MAX_TIMEOUT), _lenient(0, C.MAX_TIMEOUT)]
+Weight = Annotated[StrictInt, Field(ge=C.MIN_WEIGHT, le=C.MAX_WEIGHT),
+                   _lenient(C.MIN_WEIGHT, C.MAX_WEIGHT)]
 Tags = Annotated[list[Annotated[Text, Field(max_length=255)]], AfterValidator(_tags)]
-Retries = Annotated[StrictInt, Field(ge=C.MIN_HM_RETRIES, le=C.MAX_HM_RETRIES)]
+Retries = Annotated[StrictInt, Field(ge=C.MIN_HM_RETRIES, le=C.MAX_HM_RETRIES),
+                    _lenient(C.MIN_HM_RETRIES, C.MAX_HM_RETRIES)]
 # A secret ref: <api>/v1/secrets/<uuid> or a bare uuid (checked against the store).
 Ref = Annotated[StrictStr, Field(min_length=1, max_length=255)]
 TLSVersion = Literal["SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
@@ -114,7 +167,7 @@ Ciphers = Annotated[StrictStr, Field(min_length=1, max_length=2048,
                                      pattern=r"^[A-Za-z0-9\-+!:@=_.]+$")]
 TLSVersions = Annotated[list[TLSVersion], Field(min_length=1)]
 ALPNs = Annotated[list[ALPN], Field(min_length=1)]
-HstsMaxAge = Annotated[StrictInt, Field(ge=0, le=2**31 - 1)]
+HstsMaxAge = Count
 
 
 def _cidrs(value: list[str]) -> list[str]:
@@ -137,7 +190,9 @@ PoolProtocol = Literal["HTTP", "HTTPS", "TCP", "PROXY", "PROXYV2", "UDP", "SCTP"
 Algorithm = Literal["ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP", "SOURCE_IP_PORT"]
 HMType = Literal["HTTP", "HTTPS", "TCP", "TLS-HELLO", "PING", "UDP-CONNECT", "SCTP"]
 # mypy refuses float literals; the validator checks the values.
-HTTPVersion = Annotated[StrictFloat, AfterValidator(_http_version)]
+HTTPVersion = Annotated[StrictFloat, BeforeValidator(float_from_text,
+                                                     json_schema_input_type=float | FloatText),
+                        AfterValidator(_http_version)]
 HTTPMethod = Literal["GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "CONNECT", "PATCH"]
 
 
@@ -154,7 +209,7 @@ class SessionPersistence(Strict):
     type: Literal["SOURCE_IP", "HTTP_COOKIE", "APP_COOKIE"]
     cookie_name: Annotated[StrictStr, Field(max_length=255), AfterValidator(_cookie)] | None = None
     # Only for UDP and SCTP pools (builders.check_session_persistence knows the protocol).
-    persistence_timeout: Annotated[Int32, Field(ge=0)] | None = None
+    persistence_timeout: Count | None = None
     persistence_granularity: IP | None = None  # a netmask applied to the source address
 
     @model_validator(mode="after")
@@ -172,7 +227,7 @@ class SessionPersistence(Strict):
 
 class _HMFields(Strict):
     name: Name | None = None
-    admin_state_up: StrictBool = True
+    admin_state_up: Bool = True
     http_method: HTTPMethod | None = None
     url_path: Annotated[StrictStr, Field(max_length=2048), AfterValidator(_url_path)] | None = None
     expected_codes: Annotated[StrictStr, Field(max_length=64), AfterValidator(_codes)] | None = None
@@ -184,8 +239,8 @@ class _HMFields(Strict):
 
 class HealthMonitorSingle(_HMFields, _Owned):
     type: HMType
-    delay: Annotated[Int32, Field(ge=0)]
-    timeout: Annotated[Int32, Field(ge=0)]
+    delay: Count
+    timeout: Count
     max_retries: Retries
 
 
@@ -195,9 +250,9 @@ class HealthMonitorPOST(HealthMonitorSingle):
 
 class HealthMonitorPUT(Strict):
     name: Name | None = None
-    admin_state_up: StrictBool | None = None
-    delay: Annotated[Int32, Field(ge=0)] | None = None
-    timeout: Annotated[Int32, Field(ge=0)] | None = None
+    admin_state_up: Bool | None = None
+    delay: Count | None = None
+    timeout: Count | None = None
     max_retries: Retries | None = None
     max_retries_down: Retries | None = None
     http_method: HTTPMethod | None = None
@@ -214,21 +269,21 @@ class MemberSingle(_Owned):
     name: Name | None = None
     address: IP
     protocol_port: Port
-    weight: Annotated[StrictInt, Field(ge=C.MIN_WEIGHT, le=C.MAX_WEIGHT)] | None = None
-    backup: StrictBool = False
-    admin_state_up: StrictBool = True
+    weight: Weight | None = None
+    backup: Bool = False
+    admin_state_up: Bool = True
     subnet_id: UUID | None = None
     monitor_address: IP | None = None
     monitor_port: Port | None = None
-    request_sriov: StrictBool = False
+    request_sriov: Bool = False
     tags: Tags | None = None
 
 
 class MemberPUT(Strict):
     name: Name | None = None
-    weight: Annotated[StrictInt, Field(ge=C.MIN_WEIGHT, le=C.MAX_WEIGHT)] | None = None
-    backup: StrictBool | None = None
-    admin_state_up: StrictBool | None = None
+    weight: Weight | None = None
+    backup: Bool | None = None
+    admin_state_up: Bool | None = None
     monitor_address: IP | None = None
     monitor_port: Port | None = None
     tags: Tags | None = None
@@ -251,10 +306,10 @@ class _PoolOptions(Strict):
 class _PoolFields(_PoolOptions, _Owned):
     name: Name | None = None
     description: Name | None = None
-    admin_state_up: StrictBool = True
+    admin_state_up: Bool = True
     protocol: PoolProtocol
     lb_algorithm: Algorithm
-    tls_enabled: StrictBool = False
+    tls_enabled: Bool = False
 
 
 class PoolSingle(_PoolFields):
@@ -294,9 +349,9 @@ class PoolPUT(_PoolOptions):
     session_persistence: SessionPersistencePUT | None = None
     name: Name | None = None
     description: Name | None = None
-    admin_state_up: StrictBool | None = None
+    admin_state_up: Bool | None = None
     lb_algorithm: Algorithm | None = None
-    tls_enabled: StrictBool | None = None
+    tls_enabled: Bool | None = None
 
 
 # --- listeners ---------------------------------------------------------------------
@@ -318,8 +373,8 @@ class _ListenerOptions(Strict):
     tls_versions: TLSVersions | None = None
     alpn_protocols: ALPNs | None = None
     hsts_max_age: HstsMaxAge | None = None
-    hsts_include_subdomains: StrictBool | None = None
-    hsts_preload: StrictBool | None = None
+    hsts_include_subdomains: Bool | None = None
+    hsts_preload: Bool | None = None
     allowed_cidrs: CIDRs | None = None
     tags: Tags | None = None
 
@@ -327,7 +382,7 @@ class _ListenerOptions(Strict):
 class _ListenerFields(_ListenerOptions, _Owned):
     name: Name | None = None
     description: Name | None = None
-    admin_state_up: StrictBool = True
+    admin_state_up: Bool = True
     protocol: ListenerProtocol
     protocol_port: Port
 
@@ -348,7 +403,7 @@ class ListenerPOST(_ListenerFields):
 class ListenerPUT(_ListenerOptions):
     name: Name | None = None
     description: Name | None = None
-    admin_state_up: StrictBool | None = None
+    admin_state_up: Bool | None = None
     default_pool_id: UUID | None = None
 
 
@@ -362,7 +417,7 @@ class AdditionalVip(Strict):
 class LoadBalancerPOST(_Owned):
     name: Name | None = None
     description: Name | None = None
-    admin_state_up: StrictBool = True
+    admin_state_up: Bool = True
     vip_subnet_id: UUID | None = None
     vip_network_id: UUID | None = None
     vip_port_id: UUID | None = None
@@ -381,7 +436,7 @@ class LoadBalancerPOST(_Owned):
 class LoadBalancerPUT(Strict):
     name: Name | None = None
     description: Name | None = None
-    admin_state_up: StrictBool | None = None
+    admin_state_up: Bool | None = None
     vip_qos_policy_id: UUID | None = None
     vip_sg_ids: list[UUID] | None = None
     tags: Tags | None = None
@@ -438,8 +493,9 @@ L7Action = Literal["REJECT", "REDIRECT_TO_URL", "REDIRECT_TO_POOL", "REDIRECT_PR
 L7RuleType = Literal["HOST_NAME", "PATH", "FILE_TYPE", "HEADER", "COOKIE", "SSL_CONN_HAS_CERT",
                      "SSL_VERIFY_RESULT", "SSL_DN_FIELD"]
 L7CompareType = Literal["REGEX", "STARTS_WITH", "ENDS_WITH", "CONTAINS", "EQUAL_TO"]
-RedirectCode = Literal[301, 302, 303, 307, 308]
-Position = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
+RedirectCode = Annotated[Literal[301, 302, 303, 307, 308], BeforeValidator(
+    int_from_text, json_schema_input_type=Literal[301, 302, 303, 307, 308] | IntText)]
+Position = Annotated[StrictInt, Field(ge=1, le=_INT32), _lenient(1, _INT32)]
 RedirectURL = Annotated[Text, Field(max_length=2048)]
 RuleText = Annotated[Text, Field(min_length=1, max_length=255)]
 
@@ -449,8 +505,8 @@ class L7RuleSingle(_Owned):
     compare_type: L7CompareType
     key: RuleText | None = None
     value: RuleText
-    invert: StrictBool = False
-    admin_state_up: StrictBool = True
+    invert: Bool = False
+    admin_state_up: Bool = True
     tags: Tags | None = None
 
 
@@ -459,15 +515,15 @@ class L7RulePUT(Strict):
     compare_type: L7CompareType | None = None
     key: RuleText | None = None
     value: RuleText | None = None
-    invert: StrictBool | None = None
-    admin_state_up: StrictBool | None = None
+    invert: Bool | None = None
+    admin_state_up: Bool | None = None
     tags: Tags | None = None
 
 
 class _L7PolicyFields(_Owned):
     name: Name | None = None
     description: Name | None = None
-    admin_state_up: StrictBool = True
+    admin_state_up: Bool = True
     action: L7Action
     redirect_pool_id: UUID | None = None
     redirect_url: RedirectURL | None = None
@@ -490,7 +546,7 @@ class L7PolicyPOST(_L7PolicyFields):
 class L7PolicyPUT(Strict):
     name: Name | None = None
     description: Name | None = None
-    admin_state_up: StrictBool | None = None
+    admin_state_up: Bool | None = None
     action: L7Action | None = None
     redirect_pool_id: UUID | None = None
     redirect_url: RedirectURL | None = None

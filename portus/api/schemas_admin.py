@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, StrictBool, StrictInt
+from pydantic import BeforeValidator, Field, StrictInt
 
-from portus.api.schemas import UUID, Name, Strict, Text
+from portus.api.schemas import UUID, Bool, IntText, Name, Strict, Text, int_from_text
 
 # -1: unlimited; None (null): back to the configured default.
-QuotaValue = Annotated[StrictInt, Field(ge=-1, le=2_000_000_000)]
+QuotaValue = Annotated[StrictInt, Field(ge=-1, le=2_000_000_000), BeforeValidator(
+    int_from_text, json_schema_input_type=Annotated[int, Field(ge=-1, le=2_000_000_000)] | IntText)]
 Metadata = Annotated[Text, Field(max_length=4096)]
 ProviderName = Annotated[Text, Field(max_length=255)]
 
@@ -33,14 +34,14 @@ class QuotaUpdate(Strict):
 class FlavorPOST(Strict):
     name: Name
     description: Name | None = None
-    enabled: StrictBool = True
+    enabled: Bool = True
     flavor_profile_id: UUID
 
 
 class FlavorPUT(Strict):
     name: Name | None = None
     description: Name | None = None
-    enabled: StrictBool | None = None
+    enabled: Bool | None = None
 
 
 class FlavorCreate(Strict):
@@ -74,13 +75,13 @@ class FlavorProfileUpdate(Strict):
 class AvailabilityZonePOST(Strict):
     name: Name
     description: Name | None = None
-    enabled: StrictBool = True
+    enabled: Bool = True
     availability_zone_profile_id: UUID
 
 
 class AvailabilityZonePUT(Strict):
     description: Name | None = None
-    enabled: StrictBool | None = None
+    enabled: Bool | None = None
 
 
 class AvailabilityZoneCreate(Strict):

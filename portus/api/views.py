@@ -88,6 +88,18 @@ def listener(li: m.Listener) -> dict[str, Any]:
     return body
 
 
+def listener_in_graph(li: m.Listener) -> dict[str, Any]:
+    """A listener in the answer to a fully populated create, as Octavia's
+    ListenerFullResponse: its L7 policies (and their rules) in full, no `loadbalancers`;
+    its default pool stays a `default_pool_id` (the pool is in the load balancer's
+    `pools`)."""
+    body = listener(li)
+    del body["loadbalancers"]
+    body["l7policies"] = [l7policy_in_graph(p)
+                          for p in sorted(li.l7policies, key=lambda p: p.position)]
+    return body
+
+
 _PERSISTENCE_KEYS = ("type", "cookie_name", "persistence_timeout", "persistence_granularity")
 
 
@@ -120,6 +132,18 @@ def pool(p: m.Pool, listener_ids: list[str], member_ids: list[str]) -> dict[str,
     return body
 
 
+def pool_in_graph(p: m.Pool, listener_ids: list[str]) -> dict[str, Any]:
+    """A pool in the answer to a fully populated create, as Octavia's PoolFullResponse:
+    members in full, its health monitor in full as `healthmonitor` (absent without one),
+    no `loadbalancers` and no `healthmonitor_id`."""
+    body = pool(p, listener_ids, [])
+    del body["loadbalancers"], body["healthmonitor_id"]
+    body["members"] = [member(mb) for mb in p.members]
+    if p.health_monitor is not None:
+        body["healthmonitor"] = healthmonitor_in_graph(p.health_monitor)
+    return body
+
+
 def member(mb: m.Member) -> dict[str, Any]:
     body = _common(mb)
     body.update({
@@ -140,6 +164,7 @@ def healthmonitor(hm: m.HealthMonitor) -> dict[str, Any]:
     body = _common(hm)
     del body["description"]
     body.update({
+        "operating_status": applied_operating_status(hm.enabled, hm.provisioning_status),
         "type": hm.type,
         "delay": hm.delay,
         "timeout": hm.timeout,
@@ -155,15 +180,27 @@ def healthmonitor(hm: m.HealthMonitor) -> dict[str, Any]:
     return body
 
 
+def healthmonitor_in_graph(hm: m.HealthMonitor) -> dict[str, Any]:
+    """As Octavia's HealthMonitorFullResponse: inside its pool, without `pools`."""
+    body = healthmonitor(hm)
+    del body["pools"]
+    return body
+
+
 def select_fields(body: dict[str, Any], fields: list[str] | None) -> dict[str, Any]:
     if not fields:
         return body
     return {k: v for k, v in body.items() if k in fields}
 
 
+def applied_operating_status(enabled: bool, provisioning_status: str) -> str:
+    """Health monitors and L7 objects have no health of their own: as Octavia, ONLINE
+    once applied (ACTIVE) and enabled, else OFFLINE."""
+    return C.ONLINE if enabled and provisioning_status == C.ACTIVE else C.OFFLINE
+
+
 def _l7_operating_status(obj: m.L7Policy | m.L7Rule) -> str:
-    # L7 objects have no health of their own: as Octavia, ONLINE once applied and enabled.
-    return C.ONLINE if obj.enabled and obj.provisioning_status == C.ACTIVE else C.OFFLINE
+    return applied_operating_status(obj.enabled, obj.provisioning_status)
 
 
 def l7policy(p: m.L7Policy) -> dict[str, Any]:
@@ -179,6 +216,13 @@ def l7policy(p: m.L7Policy) -> dict[str, Any]:
         "redirect_http_code": p.redirect_http_code,
         "rules": [{"id": r.id} for r in sorted(p.rules, key=lambda r: (r.created_at, r.id))],
     })
+    return body
+
+
+def l7policy_in_graph(p: m.L7Policy) -> dict[str, Any]:
+    """As Octavia's L7PolicyFullResponse: its rules in full."""
+    body = l7policy(p)
+    body["rules"] = [l7rule(r) for r in sorted(p.rules, key=lambda r: (r.created_at, r.id))]
     return body
 
 

@@ -24,9 +24,6 @@ from portus.db.session import Database
 
 LOG = logging.getLogger(__name__)
 
-_TREE = (m.LoadBalancer, m.Listener, m.Pool, m.Member, m.HealthMonitor)
-
-
 def member_status(reported: str | None, current: str) -> str:
     if reported is None:
         return C.NO_MONITOR if current == C.NO_MONITOR else C.OFFLINE
@@ -39,12 +36,12 @@ def member_status(reported: str | None, current: str) -> str:
 
 def tree_statuses(lb: dict[str, Any], listeners: list[dict[str, Any]],
                   pools: dict[str, dict[str, Any]], members: dict[str, list[dict[str, Any]]],
-                  monitors: dict[str, dict[str, Any]], beat: dict[str, Any]
-                  ) -> dict[tuple[str, str], str]:
+                  beat: dict[str, Any]) -> dict[tuple[str, str], str]:
     """Operating status of every object of one load balancer from one heartbeat.
 
     Inputs are plain rows ({"id", "enabled", "operating_status", ...}); the result maps
-    (kind, id) to the status it should have."""
+    (kind, id) to the status it should have. Health monitors are not here: their
+    status follows their own state (set when the worker applies them), not traffic."""
     out: dict[tuple[str, str], str] = {}
     reported_listeners = beat.get("listeners", {})
     reported_pools = beat.get("pools", {})
@@ -91,9 +88,6 @@ def tree_statuses(lb: dict[str, Any], listeners: list[dict[str, Any]],
                 worst = max(worst, 1)
             else:
                 out[("pool", pool_id)] = C.ONLINE
-            hm = monitors.get(pool_id)
-            if hm is not None:
-                out[("healthmonitor", hm["id"])] = C.ONLINE if hm["enabled"] else C.OFFLINE
     if lb["enabled"]:
         lb_status = (C.ONLINE, C.DEGRADED, C.ERROR)[worst]
     out[("loadbalancer", lb["id"])] = lb_status
@@ -101,7 +95,7 @@ def tree_statuses(lb: dict[str, Any], listeners: list[dict[str, Any]],
 
 
 _KIND = {"loadbalancer": m.LoadBalancer, "listener": m.Listener, "pool": m.Pool,
-         "member": m.Member, "healthmonitor": m.HealthMonitor}
+         "member": m.Member}
 
 
 class HealthManager:
@@ -178,7 +172,7 @@ class HealthManager:
             if lb is None or lb.provisioning_status in (C.DELETED, C.PENDING_DELETE):
                 return
             rows = _tree_rows(session, lb)
-        wanted = tree_statuses(rows[0], rows[1], rows[2], rows[3], rows[4], beat)
+        wanted = tree_statuses(rows[0], rows[1], rows[2], rows[3], beat)
         current = _current(rows)
         changes = {k: v for k, v in wanted.items() if current.get(k) != v}
         listener_ids = {li["id"] for li in rows[1]}
@@ -268,24 +262,17 @@ def _tree_rows(session: Any, lb: m.LoadBalancer) -> tuple[Any, ...]:
         if p.enabled and p.rules and p.action == "REDIRECT_TO_POOL" and p.redirect_pool_id])
         for li in lb.listeners]
     pools = {p.id: row(p) for p in lb.pools}
-    members: dict[str, list[dict[str, Any]]] = {}
-    monitors: dict[str, dict[str, Any]] = {}
-    for p in lb.pools:
-        members[p.id] = [row(mb) for mb in p.members]
-        if p.health_monitor is not None:
-            monitors[p.id] = row(p.health_monitor)
-    return (row(lb, provisioning_status=lb.provisioning_status), listeners, pools, members,
-            monitors)
+    members = {p.id: [row(mb) for mb in p.members] for p in lb.pools}
+    return row(lb, provisioning_status=lb.provisioning_status), listeners, pools, members
 
 
 def _current(rows: tuple[Any, ...]) -> dict[tuple[str, str], str]:
-    lb, listeners, pools, members, monitors = rows
+    lb, listeners, pools, members = rows
     out = {("loadbalancer", lb["id"]): lb["operating_status"]}
     out.update({("listener", li["id"]): li["operating_status"] for li in listeners})
     out.update({("pool", pid): p["operating_status"] for pid, p in pools.items()})
     for mbs in members.values():
         out.update({("member", mb["id"]): mb["operating_status"] for mb in mbs})
-    out.update({("healthmonitor", hm["id"]): hm["operating_status"] for hm in monitors.values()})
     return out
 
 

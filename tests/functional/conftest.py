@@ -335,7 +335,7 @@ class Api(TestClient):
         if members:
             ids["member"] = created["members"][0]["id"]
         if hm:
-            ids["hm"] = created["healthmonitor_id"]
+            ids["hm"] = created["healthmonitor"]["id"]
         return ids
 
     def show(self, kind: str, obj_id: str, pool_id: str | None = None) -> dict[str, Any]:

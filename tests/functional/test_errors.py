@@ -116,10 +116,10 @@ def test_unknown_attribute_is_named(api: Api, path: str, root: str) -> None:
 
 def test_validation_message_format(api: Api) -> None:
     body = {"loadbalancer": {"vip_subnet_id": api.subnet_id, "project_id": "p1",
-                             "admin_state_up": "yes"}}
+                             "admin_state_up": "Yes"}}
     message = assert_fault(api.post(LBS, json=body), 400)
     assert message.startswith("Invalid input for field/attribute loadbalancer.admin_state_up. "
-                              "Value: 'yes'.")
+                              "Value: 'Yes'.")
 
 
 def test_extra_attribute_message_format(api: Api) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.functional.conftest import Api, assert_fault, dump, row_counts
+from tests.functional.conftest import Api, assert_fault, dump, fail, row_counts
 
 HMS = "/v2/lbaas/healthmonitors"
 HM_KEYS = {
@@ -157,7 +157,7 @@ def test_create_while_pending_is_409(api: Api) -> None:
     ({"type": "UDP-CONNECT"}, "type"),
     ({"type": "http"}, "type"),
     ({"delay": -1}, "delay"),
-    ({"delay": "5"}, "delay"),
+    ({"delay": "5.5"}, "delay"),
     ({"delay": None}, "delay"),
     ({"timeout": -1}, "timeout"),
     ({"timeout": 1.5}, "timeout"),
@@ -182,11 +182,11 @@ def test_create_while_pending_is_409(api: Api) -> None:
     ({"expected_codes": "204-200"}, "expected_codes"),
     ({"expected_codes": 200}, "expected_codes"),
     ({"http_version": 2.0}, "http_version"),
-    ({"http_version": "1.1"}, "http_version"),
+    ({"http_version": "v1.1"}, "http_version"),
     ({"domain_name": "bad_domain!"}, "domain_name"),
     ({"domain_name": "example.com"}, "domain_name"),  # needs http_version 1.1
     ({"domain_name": "example.com", "http_version": 1.0}, "domain_name"),
-    ({"admin_state_up": "true"}, "admin_state_up"),
+    ({"admin_state_up": "True"}, "admin_state_up"),
     ({"name": "n" * 256}, "name"),
     ({"pool_id": "p"}, "pool_id"),
     ({"description": "d"}, "description"),
@@ -355,3 +355,54 @@ def test_delete_while_pending_is_409(api: Api) -> None:
     api.expect("PUT", f"{HMS}/{hm['id']}", 200, {"healthmonitor": {"delay": 2}})
     assert_fault(api.delete(f"{HMS}/{hm['id']}"), 409, "PENDING_UPDATE")
     assert api.show("healthmonitor", hm["id"])["provisioning_status"] == "PENDING_UPDATE"
+
+
+# --- operating status ------------------------------------------------------------------
+
+def _tree_hm(api: Api, lb_id: str) -> dict[str, Any]:
+    tree = api.expect("GET", f"/v2/lbaas/loadbalancers/{lb_id}/status", 200)
+    pool = tree["statuses"]["loadbalancer"]["listeners"][0]["pools"][0]
+    return pool["health_monitor"]  # type: ignore[no-any-return]
+
+
+def _hm_statuses(api: Api, lb_id: str, hm_id: str) -> set[tuple[str, str]]:
+    """(provisioning, operating) as show, list and the status tree give them."""
+    listed = [hm for hm in api.expect("GET", HMS, 200)["healthmonitors"] if hm["id"] == hm_id]
+    return {(o["provisioning_status"], o["operating_status"])
+            for o in (api.show("healthmonitor", hm_id), *listed, _tree_hm(api, lb_id))}
+
+
+def test_operating_status_online_when_enabled_and_active(api: Api) -> None:
+    # As Octavia: no heartbeat needed (noop providers never send one), ONLINE once applied.
+    ids = active_pool(api)
+    hm = api.create_hm(ids["pool"], settle=False)
+    assert (hm["provisioning_status"], hm["operating_status"]) == ("PENDING_CREATE", "OFFLINE")
+    assert _hm_statuses(api, ids["lb"], hm["id"]) == {("PENDING_CREATE", "OFFLINE")}
+    api.converge(ids["lb"])
+    assert _hm_statuses(api, ids["lb"], hm["id"]) == {("ACTIVE", "ONLINE")}
+    online = api.expect("GET", f"{HMS}?operating_status=ONLINE", 200)["healthmonitors"]
+    assert [o["id"] for o in online] == [hm["id"]]
+    # Disabled: OFFLINE while the change is pending and once applied.
+    response = api.put(f"{HMS}/{hm['id']}", json={"healthmonitor": {"admin_state_up": False}})
+    assert response.status_code == 200, response.text
+    out = response.json()["healthmonitor"]
+    assert (out["provisioning_status"], out["operating_status"]) == ("PENDING_UPDATE", "OFFLINE")
+    assert _hm_statuses(api, ids["lb"], hm["id"]) == {("PENDING_UPDATE", "OFFLINE")}
+    api.converge(ids["lb"])
+    assert _hm_statuses(api, ids["lb"], hm["id"]) == {("ACTIVE", "OFFLINE")}
+    assert api.expect("GET", f"{HMS}?operating_status=OFFLINE", 200)["healthmonitors"]
+    api.expect("PUT", f"{HMS}/{hm['id']}", 200, {"healthmonitor": {"admin_state_up": True}})
+    api.converge(ids["lb"])
+    assert _hm_statuses(api, ids["lb"], hm["id"]) == {("ACTIVE", "ONLINE")}
+
+
+def test_operating_status_of_graph_monitor(api: Api) -> None:
+    ids = api.tree()
+    assert _hm_statuses(api, ids["lb"], ids["hm"]) == {("ACTIVE", "ONLINE")}
+
+
+def test_operating_status_offline_in_error(api: Api) -> None:
+    ids = active_pool(api)
+    hm = api.create_hm(ids["pool"], settle=False)
+    fail(api.db, ids["lb"])
+    assert _hm_statuses(api, ids["lb"], hm["id"]) == {("ERROR", "OFFLINE")}

@@ -123,7 +123,7 @@ def test_values_that_are_not_header_safe_are_400(api: Api, ids: dict[str, str],
     ({"type": "SSL_VERIFY_RESULT", "compare_type": "EQUAL_TO", "value": "-1"}, "value"),
     ({"type": "SSL_VERIFY_RESULT", "compare_type": "REGEX", "value": "0"}, "compare_type"),
     ({"key": "k" * 256}, "key"),
-    ({"invert": "true"}, "invert"),
+    ({"invert": "TRUE"}, "invert"),
     ({"tags": [1]}, "tags"),
     ({"name": "n"}, "name"),
 ])

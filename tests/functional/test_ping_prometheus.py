@@ -50,7 +50,7 @@ def test_ping_monitor_in_a_fully_populated_create(api: Api) -> None:
         "name": "p", "protocol": "TCP", "lb_algorithm": "ROUND_ROBIN",
         "members": [{"address": "192.0.2.10", "protocol_port": 22}], "healthmonitor": PING}})
     assert response.status_code == 201, response.text
-    hm_id = response.json()["loadbalancer"]["pools"][0]["healthmonitor_id"]
+    hm_id = response.json()["loadbalancer"]["pools"][0]["healthmonitor"]["id"]
     assert api.show("healthmonitor", hm_id)["type"] == "PING"
     pool = response.json()["loadbalancer"]["pools"][0]
     member = api.show("member", pool["members"][0]["id"], pool["id"])

@@ -65,7 +65,7 @@ def test_deprecated_aliases_are_accepted(api: Api) -> None:
 
 
 @pytest.mark.parametrize("body", [
-    {"loadbalancer": -2}, {"member": 2_000_000_001}, {"pool": "5"}, {"pool": 1.5},
+    {"loadbalancer": -2}, {"member": 2_000_000_001}, {"pool": "5.0"}, {"pool": 1.5},
     {"pool": True}, {"bogus": 1},
 ])
 def test_invalid_quota_is_400(api: Api, body: dict[str, Any]) -> None:

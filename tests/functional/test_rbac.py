@@ -117,7 +117,7 @@ def build(api: TokenApi, project: str) -> dict[str, str]:
     pool = lb["pools"][0]
     return {"project": project, "subnet": api.subnet_id, "lb": lb["id"],
             "listener": lb["listeners"][0]["id"], "pool": pool["id"],
-            "member": pool["members"][0]["id"], "hm": pool["healthmonitor_id"]}
+            "member": pool["members"][0]["id"], "hm": pool["healthmonitor"]["id"]}
 
 
 def walk(api: TokenApi, persona: str, resource: str) -> int:

@@ -44,18 +44,16 @@ def row(obj_id: str, enabled: bool = True, status: str = C.OFFLINE, **extra: Any
 
 
 class Tree:
-    """One load balancer: listener l1 -> pool p1 (members m1, m2; monitor h1)."""
+    """One load balancer: listener l1 -> pool p1 (members m1, m2)."""
 
     def __init__(self) -> None:
         self.lb = row("lb", provisioning_status=C.ACTIVE)
         self.listeners = [row("l1", default_pool_id="p1")]
         self.pools = {"p1": row("p1")}
         self.members = {"p1": [row("m1"), row("m2")]}
-        self.monitors = {"p1": row("h1")}
 
     def run(self, beat: dict[str, Any]) -> dict[tuple[str, str], str]:
-        return tree_statuses(self.lb, self.listeners, self.pools, self.members, self.monitors,
-                             beat)
+        return tree_statuses(self.lb, self.listeners, self.pools, self.members, beat)
 
 
 def beat(listener: str | None = "OPEN", pool: str | None = "UP",
@@ -73,8 +71,7 @@ def beat(listener: str | None = "OPEN", pool: str | None = "UP",
 def test_everything_up() -> None:
     assert Tree().run(beat()) == {
         ("loadbalancer", "lb"): C.ONLINE, ("listener", "l1"): C.ONLINE,
-        ("pool", "p1"): C.ONLINE, ("member", "m1"): C.ONLINE, ("member", "m2"): C.ONLINE,
-        ("healthmonitor", "h1"): C.ONLINE}
+        ("pool", "p1"): C.ONLINE, ("member", "m1"): C.ONLINE, ("member", "m2"): C.ONLINE}
 
 
 def test_member_down_degrades_pool_and_lb() -> None:
@@ -181,12 +178,6 @@ def test_disabled_load_balancer_is_offline_with_its_listeners() -> None:
     assert out[("listener", "l1")] == C.OFFLINE
 
 
-def test_disabled_monitor_is_offline() -> None:
-    tree = Tree()
-    tree.monitors["p1"]["enabled"] = False
-    assert tree.run(beat())[("healthmonitor", "h1")] == C.OFFLINE
-
-
 def test_listener_without_pool() -> None:
     tree = Tree()
     tree.listeners[0]["default_pool_id"] = None
@@ -195,6 +186,6 @@ def test_listener_without_pool() -> None:
 
 
 def test_empty_load_balancer_is_online() -> None:
-    out = tree_statuses(row("lb", provisioning_status=C.ACTIVE), [], {}, {}, {},
+    out = tree_statuses(row("lb", provisioning_status=C.ACTIVE), [], {}, {},
                         {"listeners": {}, "pools": {}})
     assert out == {("loadbalancer", "lb"): C.ONLINE}

@@ -7,9 +7,10 @@ import pytest
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
-from portus.api import errors, schemas as s
+from portus.api import errors, schemas as s, schemas_admin as sa
 
 UUID = "0b7c5d39-1f0e-4a57-9d0c-3f6e2b8a9c11"
+POLICY = {"listener_id": UUID, "action": "REDIRECT_TO_URL", "redirect_url": "http://example.com/"}
 
 
 def listener(**over: Any) -> dict[str, Any]:
@@ -43,15 +44,55 @@ def message(model: type[BaseModel], data: dict[str, Any], root: str) -> str:
     return errors.validation_message(RequestValidationError(errs))
 
 
-# --- strict types --------------------------------------------------------------------
+# --- scalars as WSME reads them ------------------------------------------------------
 
-@pytest.mark.parametrize("value", ["80", 80.0, 80.5, True, None, [80]])
-def test_ports_are_strict_integers(value: Any) -> None:
+@pytest.mark.parametrize("value, port", [(80, 80), ("80", 80), (" 443 ", 443), ("+22", 22),
+                                         ("0080", 80)])
+def test_ports_take_integer_strings(value: Any, port: int) -> None:
+    # Octavia (WSME) reads an integer attribute with int(): "83" is 83.
+    assert s.ListenerPOST.model_validate(listener(protocol_port=value)).protocol_port == port
+
+
+@pytest.mark.parametrize("value", ["1.5", 80.0, 80.5, True, None, [80], "", "abc", "8_0",
+                                   "0x50", "1e2", "٨٠", "70000", "-1"])
+def test_ports_refuse_other_values(value: Any) -> None:
     assert rejects(s.ListenerPOST, listener(protocol_port=value))[0][0] == "protocol_port"
 
 
-@pytest.mark.parametrize("value", ["true", "True", 1, 0, "yes"])
-def test_booleans_are_strict(value: Any) -> None:
+@pytest.mark.parametrize("model, base, field, value, expected", [
+    (s.MemberSingle, None, "weight", "5", 5),
+    (s.MemberPUT, {}, "weight", "0", 0),
+    (s.ListenerPOST, None, "connection_limit", "-1", -1),
+    (s.ListenerPOST, None, "timeout_client_data", "1000", 1000),
+    (s.HealthMonitorPOST, None, "delay", "7", 7),
+    (s.HealthMonitorPOST, None, "max_retries_down", "4", 4),
+    (s.L7PolicyPOST, None, "position", "2", 2),
+    (s.L7PolicyPOST, None, "redirect_http_code", "301", 301),
+    (s.HealthMonitorPOST, None, "http_version", "1.1", 1.1),
+    (sa.QuotaPUT, {}, "member", "10", 10),
+])
+def test_numbers_take_strings(model: type[BaseModel], base: dict[str, Any] | None, field: str,
+                              value: Any, expected: Any) -> None:
+    bases = {s.MemberSingle: member(), s.ListenerPOST: listener(),
+             s.HealthMonitorPOST: monitor(), s.L7PolicyPOST: POLICY}
+    data = {**(bases[model] if base is None else base), field: value}
+    assert getattr(model.model_validate(data), field) == expected
+
+
+@pytest.mark.parametrize("value, expected", [
+    (True, True), (False, False), ("true", True), ("false", False), ("t", True), ("f", False),
+    ("yes", True), ("no", False), ("y", True), ("n", False), ("on", True), ("off", False),
+    ("1", True), ("0", False), (1, True), (0, False), (2, True)])
+def test_booleans_as_wsme_reads_them(value: Any, expected: bool) -> None:
+    assert s.ListenerPOST.model_validate(listener(admin_state_up=value)).admin_state_up is expected
+    assert s.MemberSingle.model_validate(member(backup=value)).backup is expected
+    assert sa.FlavorPUT.model_validate({"enabled": value}).enabled is expected
+
+
+@pytest.mark.parametrize("value", ["True", "FALSE", "Yes", " true", "", "2", 1.0, 0.5, None,
+                                   [True]])
+def test_booleans_refuse_other_values(value: Any) -> None:
+    # WSME compares the words exactly: "True" is no boolean there either.
     assert rejects(s.ListenerPOST, listener(admin_state_up=value))[0][0] == "admin_state_up"
     assert rejects(s.MemberSingle, member(backup=value))[0][0] == "backup"
 
@@ -176,7 +217,8 @@ def test_domain_name_invalid(value: str) -> None:
 def test_http_version() -> None:
     assert s.HealthMonitorPOST.model_validate(monitor(http_version=1.0)).http_version == 1.0
     assert s.HealthMonitorPOST.model_validate(monitor(http_version=1.1)).http_version == 1.1
-    for bad in (2.0, 1.2, "1.1", 0):
+    assert s.HealthMonitorPOST.model_validate(monitor(http_version="1.0")).http_version == 1.0
+    for bad in (2.0, 1.2, "1.2", "1,1", "v1.1", 0, True):
         assert rejects(s.HealthMonitorPOST, monitor(http_version=bad))[0][0] == "http_version"
 
 
@@ -201,7 +243,7 @@ def test_cookie_name_invalid(name: str) -> None:
     {"type": "HTTP_COOKIE", "cookie_name": "sid"},
     {"type": "SOURCE_IP", "cookie_name": "sid"},
     {"type": "SOURCE_IP", "persistence_timeout": -1},
-    {"type": "SOURCE_IP", "persistence_timeout": "10"},
+    {"type": "SOURCE_IP", "persistence_timeout": "1.5"},
     {"type": "SOURCE_IP", "persistence_granularity": "255.255.255.x"},
 ])
 def test_session_persistence_rules(data: dict[str, Any]) -> None:
