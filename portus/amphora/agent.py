@@ -865,6 +865,9 @@ def main(argv: list[str] | None = None) -> int:
                      name="metrics-proxy", daemon=True).start()
 
     def on_signal(signum: int, _frame: Any) -> None:
+        # At once: a HAProxy killed with us (an amphora being deleted) must not be
+        # started again by the watchdog before this process ends.
+        beat.stopping.set()
         # shutdown() blocks until serve_forever returns, and serve_forever runs
         # in this (main) thread: call it from another one.
         threading.Thread(target=server.shutdown, daemon=True).start()

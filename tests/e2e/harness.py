@@ -342,8 +342,15 @@ bridge = "{subnet.bridge}"
                 self.kill(signal.SIGKILL)
             for backend in self.backends:
                 backend.stop()
-            pids = [p for ns in self.namespaces() for p in ipcmd.netns_pids(ns)]
-            kill_and_wait(pids)
+            for _ in range(5):  # again: an agent may start a HAProxy as it dies
+                pids = [p for ns in self.namespaces() for p in ipcmd.netns_pids(ns)]
+                if not pids:
+                    break
+                kill_and_wait(pids)
+            # Anything still naming our run directory outlived its amphora's namespace
+            # (portus removed the name and missed a process): a leak, and a failure.
+            leaked = self.processes_naming_run_dir()
+            kill_and_wait(leaked)
             remove_cgroups(self.amphora_namespaces())
             for ns in self.namespaces():
                 ipcmd.netns_delete(ns)
@@ -352,6 +359,19 @@ bridge = "{subnet.bridge}"
             shutil.rmtree(self.run_dir, ignore_errors=True)
         finally:
             os.close(self._lock_fd)
+        assert not leaked, f"processes outlived their amphora: {leaked}"
+
+    def processes_naming_run_dir(self) -> list[int]:
+        marker = str(self.run_dir).encode() + b"/"
+        found = []
+        for entry in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if marker in f.read():
+                        found.append(int(entry))
+            except (OSError, ValueError):
+                continue
+        return found
 
 
 class Prober:

@@ -34,6 +34,7 @@ AGENT_LOG = "agent.log"
 AGENT_PID = "agent.pid"
 MGMT_IFNAME = "mgmt0"
 RESERVED_FILES = frozenset({AGENT_CONFIG, AGENT_LOG, AGENT_PID})
+STOP_ROUNDS = 5
 
 NAMESPACE_SYSCTLS = {
     "net.ipv4.ip_nonlocal_bind": "1",
@@ -255,16 +256,24 @@ class NetnsCompute(ComputeDriver):
     def delete(self, amphora_id: str, namespace: str, base_dir: str) -> None:
         ipcmd.check_netns_name(namespace)
         base = _check_base_dir(base_dir)
-        _reap_children()
-        targets: dict[int, tuple[int, int]] = {}
         ns_key = ipcmd.netns_key(namespace)
-        if ns_key is not None:
-            targets.update({pid: ns_key for pid in ipcmd.netns_pids(namespace)})
-        targets.update(self._pidfile_targets(base, ns_key))
-        survivors = self._stop(targets)
-        if survivors:
-            # Keep base_dir (its pid files) so a retry can find them again.
-            raise IpCommandError(["delete", namespace], f"processes did not die: {survivors}")
+        # Again until nothing is left: a process may start while the others stop (a
+        # HAProxy the agent's watchdog brought back), and it would outlive the name.
+        for _ in range(STOP_ROUNDS):
+            _reap_children()
+            targets: dict[int, tuple[int, int]] = {}
+            if ns_key is not None:
+                targets.update({pid: ns_key for pid in ipcmd.netns_pids(namespace)})
+            targets.update(self._pidfile_targets(base, ns_key))
+            if not targets:
+                break
+            survivors = self._stop(targets)
+            if survivors:
+                # Keep base_dir (its pid files) so a retry can find them again.
+                raise IpCommandError(["delete", namespace],
+                                     f"processes did not die: {survivors}")
+        else:
+            raise IpCommandError(["delete", namespace], "processes kept starting")
         # Explicitly: namespace destruction is asynchronous and would leave the
         # host-side veths around for a while.
         self.network.unplug_many(self.host_ifnames(amphora_id))
