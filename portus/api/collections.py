@@ -9,12 +9,13 @@ from urllib.parse import urlencode
 
 import orjson
 from fastapi import Request, Response
-from sqlalchemy import (JSON, DateTime, Float, Select, and_, cast, exists, false, func, literal,
-                        not_, or_, select, true)
+from sqlalchemy import (JSON, DateTime, Float, Select, and_, case, cast, exists, false, func,
+                        literal, not_, or_, select, true)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from portus.api import errors
+from portus.common import constants as C
 from portus.db import models as m
 
 _RESERVED = {"limit", "marker", "page_reverse", "sort", "sort_key", "sort_dir", "fields"}
@@ -67,22 +68,23 @@ class ListSpec:
     derived: Mapping[str, Derived] = field(default_factory=dict)
 
 
-_TRUE, _FALSE = ("true", "1", "yes", "on", "t", "y"), ("false", "0", "no", "off", "f", "n")
+def _integer(key: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise _bad_value(key, value, "is not an integer") from None
 
 
 def _coerce(key: str, column: Any, value: str) -> Any:
     python_type = getattr(column.type, "python_type", str)
     if python_type is bool:
-        if value.lower() in _TRUE:
+        if value.lower() in C.TRUE_WORDS:
             return True
-        if value.lower() in _FALSE:
+        if value.lower() in C.FALSE_WORDS:
             return False
         raise _bad_value(key, value, "is not a boolean")
     if python_type is int:
-        try:
-            return int(value)
-        except ValueError:
-            raise _bad_value(key, value, "is not an integer") from None
+        return _integer(key, value)
     if python_type is float:
         try:
             return float(value)
@@ -143,23 +145,19 @@ def related(key: Any, column: Any, foreign_key: Any, sortable: bool = True) -> D
     return Derived(match, order)
 
 
-def computed(expression: Any) -> Derived:
-    """A value the API computes from columns (an SQL expression giving it)."""
-    def match(_key: str, values: list[str], _dialect: str) -> Any:
-        return expression.in_(values)
-    return Derived(match, expression)
+def applied_operating_status(model: Any) -> Derived:
+    """The operating status views.applied_operating_status shows (health monitors, L7
+    policies and rules: ONLINE once applied and enabled, else OFFLINE), as an SQL
+    expression to filter and sort by."""
+    return computed(case((and_(model.enabled.is_(true()), model.provisioning_status == C.ACTIVE),
+                          C.ONLINE), else_=C.OFFLINE))
 
 
-def integers(expression: Any) -> Derived:
-    """An integer the API computes (an SQL expression giving it)."""
+def computed(expression: Any, integer: bool = False) -> Derived:
+    """A value the API computes from columns (an SQL expression giving it; an integer
+    if `integer`)."""
     def match(key: str, values: list[str], _dialect: str) -> Any:
-        numbers = []
-        for value in values:
-            try:
-                numbers.append(int(value))
-            except ValueError:
-                raise _bad_value(key, value, "is not an integer") from None
-        return expression.in_(numbers)
+        return expression.in_([_integer(key, v) for v in values] if integer else values)
     return Derived(match, expression)
 
 

@@ -29,10 +29,11 @@ LIST = collections.ListSpec(
     m.HealthMonitor, "healthmonitors",
     ("id", "name", "project_id", "tenant_id", "admin_state_up", "type", "delay", "timeout",
      "max_retries", "max_retries_down", "http_method", "url_path", "expected_codes",
-     "provisioning_status", "operating_status", "pool_id", "http_version", "domain_name",
-     "created_at", "updated_at"),
+     "provisioning_status", "pool_id", "http_version", "domain_name", "created_at",
+     "updated_at"),
     lambda _session, rows: [views.healthmonitor(hm) for hm in rows],
-    derived={"pools": collections.one_of(m.HealthMonitor.pool_id)})
+    derived={"pools": collections.one_of(m.HealthMonitor.pool_id),
+             "operating_status": collections.applied_operating_status(m.HealthMonitor)})
 
 
 @router.get("/healthmonitors")

@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from sqlalchemy import and_, case, true
 from sqlalchemy.orm import Session
 
 from portus.api import collections, errors, l7build, quota, schemas as s, views
@@ -26,21 +25,13 @@ def get_policy(session: Session, policy_id: str, who: Caller) -> m.L7Policy:
     return policy
 
 
-def l7_operating_status(model: Any) -> collections.Derived:
-    """The operating status views.l7policy/l7rule show (ONLINE once applied and
-    enabled, else OFFLINE), as an SQL expression to filter and sort by."""
-    return collections.computed(case(
-        (and_(model.enabled.is_(true()), model.provisioning_status == C.ACTIVE), C.ONLINE),
-        else_=C.OFFLINE))
-
-
 LIST = collections.ListSpec(
     m.L7Policy, "l7policies",
     ("id", "name", "description", "project_id", "tenant_id", "admin_state_up", "action",
      "listener_id", "redirect_pool_id", "redirect_url", "redirect_prefix",
      "redirect_http_code", "position", "provisioning_status", "created_at", "updated_at"),
     lambda _session, rows: [views.l7policy(p) for p in rows],
-    derived={"operating_status": l7_operating_status(m.L7Policy),
+    derived={"operating_status": collections.applied_operating_status(m.L7Policy),
              "rules": collections.related(m.L7Policy.id, m.L7Rule.id, m.L7Rule.l7policy_id,
                                           sortable=False)})
 

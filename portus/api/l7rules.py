@@ -10,7 +10,7 @@ from portus.api import collections, errors, l7build, quota, schemas as s, views
 from portus.api.deps import (Caller, Services, authorize_create, caller, project_for_create,
                              services, write)
 from portus.api.l7checks import MAX_RULES_PER_POLICY, RuleFields, check_rule
-from portus.api.l7policies import get_policy, l7_operating_status
+from portus.api.l7policies import get_policy
 from portus.common import constants as C
 from portus.db import models as m, status
 
@@ -31,7 +31,7 @@ LIST = collections.ListSpec(
     ("id", "project_id", "tenant_id", "admin_state_up", "type", "compare_type", "key",
      "value", "invert", "provisioning_status", "l7policy_id", "created_at", "updated_at"),
     lambda _session, rows: [views.l7rule(r) for r in rows],
-    derived={"operating_status": l7_operating_status(m.L7Rule)})
+    derived={"operating_status": collections.applied_operating_status(m.L7Rule)})
 
 
 def _lock_policy(session: Session, policy: m.L7Policy, allowed: tuple[str, ...]) -> None:

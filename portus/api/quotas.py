@@ -34,8 +34,8 @@ def _list_spec(cfg: Any) -> collections.ListSpec:
 
     derived: dict[str, collections.Derived] = {}
     for kind in quota.KINDS:
-        shown = collections.integers(func.coalesce(getattr(m.Quota, kind.column),
-                                                   defaults[kind.column]))
+        shown = collections.computed(func.coalesce(getattr(m.Quota, kind.column),
+                                                   defaults[kind.column]), integer=True)
         derived[kind.api] = shown
         if kind.alias:
             derived[kind.alias] = shown

@@ -109,8 +109,6 @@ IntText = Annotated[str, Field(pattern=_INT_TEXT_RE)]
 _FLOAT_TEXT_RE = r"^\s*[0-9]{1,10}(\.[0-9]{1,10})?\s*$"
 FloatText = Annotated[str, Field(pattern=_FLOAT_TEXT_RE)]
 BoolText = Literal["true", "t", "yes", "y", "on", "1", "false", "f", "no", "n", "off", "0"]
-_TRUE = ("true", "t", "yes", "y", "on", "1")
-_FALSE = ("false", "f", "no", "n", "off", "0")
 
 
 def int_from_text(value: object) -> object:
@@ -132,9 +130,9 @@ def bool_from_json(value: object) -> object:
     if isinstance(value, int) and not isinstance(value, bool):
         return value != 0
     if isinstance(value, str):
-        if value in _TRUE:
+        if value in C.TRUE_WORDS:
             return True
-        if value in _FALSE:
+        if value in C.FALSE_WORDS:
             return False
     return value
 

@@ -199,14 +199,10 @@ def applied_operating_status(enabled: bool, provisioning_status: str) -> str:
     return C.ONLINE if enabled and provisioning_status == C.ACTIVE else C.OFFLINE
 
 
-def _l7_operating_status(obj: m.L7Policy | m.L7Rule) -> str:
-    return applied_operating_status(obj.enabled, obj.provisioning_status)
-
-
 def l7policy(p: m.L7Policy) -> dict[str, Any]:
     body = _common(p)
     body.update({
-        "operating_status": _l7_operating_status(p),
+        "operating_status": applied_operating_status(p.enabled, p.provisioning_status),
         "listener_id": p.listener_id,
         "action": p.action,
         "position": p.position,
@@ -230,7 +226,7 @@ def l7rule(r: m.L7Rule) -> dict[str, Any]:
     body = _common(r)
     del body["name"], body["description"]
     body.update({
-        "operating_status": _l7_operating_status(r),
+        "operating_status": applied_operating_status(r.enabled, r.provisioning_status),
         "type": r.type,
         "compare_type": r.compare_type,
         "key": r.key,

@@ -82,3 +82,7 @@ MIN_HM_RETRIES, MAX_HM_RETRIES = 1, 10
 MAX_TIMEOUT = 2_073_600_000
 DEFAULT_CONNECTION_LIMIT = 50000
 PROVIDER_AMPHORA = "amphora"
+
+# The words WSME (so Octavia) reads as booleans, in request bodies and query strings.
+TRUE_WORDS = ("true", "t", "yes", "y", "on", "1")
+FALSE_WORDS = ("false", "f", "no", "n", "off", "0")

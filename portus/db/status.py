@@ -213,19 +213,9 @@ _FINISH = (update(m.LoadBalancer)
                    converge_attempts=0, status_reason=None)
            .execution_options(synchronize_session=False))
 
-
-def _activated(cls: Any) -> dict[str, Any]:
-    # A health monitor has no health of its own: as Octavia's MarkHealthMonitorActiveInDB,
-    # ONLINE once applied if enabled, else OFFLINE (while pending the API shows OFFLINE).
-    if cls is m.HealthMonitor:
-        return {"provisioning_status": C.ACTIVE,
-                "operating_status": case((cls.enabled, C.ONLINE), else_=C.OFFLINE)}
-    return {"provisioning_status": C.ACTIVE}
-
-
 _ACTIVATE = tuple(update(cls).where(_in_tree(cls, _LB_ID),
                                     cls.provisioning_status.in_(_CONVERGING))
-                  .values(**_activated(cls))
+                  .values(provisioning_status=C.ACTIVE)
                   .execution_options(synchronize_session=False) for cls in _TREE_CLASSES)
 # Which tables of the tree have rows to activate: one statement instead of an update
 # per table (a bare load balancer has none).
